@@ -1,0 +1,4 @@
+from .graph import Graph, LazyArray, Node, Value, as_array
+from .types import DType, FuncAttr, Shape
+
+__all__ = ["DType", "FuncAttr", "Graph", "LazyArray", "Node", "Shape", "Value", "as_array"]
