@@ -1,0 +1,105 @@
+"""The Python API: ``tfjsconv.convert(input_path, output_dir, **options) -> Report``."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union
+
+from .detect import DEFAULT_OUTPUT, detect_format, is_url
+from .errors import InputError, OptionsError, OutputError
+from .options import INPUT_FORMATS, OUTPUT_FORMATS, ConvertOptions
+from .routes import RouteContext, find_route
+from .writers.output_dir import atomic_output_dir
+
+_GRAPH_INPUTS = ("tf_saved_model", "tf_hub")
+
+
+@dataclass(frozen=True)
+class Report:
+    """What a conversion did."""
+
+    input_path: str
+    input_format: str
+    format_detected: bool  # True when --input_format was not given
+    output_format: str
+    output_dir: Path
+    files: tuple[tuple[str, int], ...]  # (file name, bytes), model.json first
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(size for _, size in self.files)
+
+
+def _options_from(kwargs: dict[str, Any]) -> ConvertOptions:
+    known = {f.name for f in dataclasses.fields(ConvertOptions)}
+    unknown = sorted(set(kwargs) - known)
+    if unknown:
+        raise OptionsError(f"unknown option(s): {', '.join(unknown)}")
+    return ConvertOptions(**kwargs)
+
+
+def _validate(options: ConvertOptions, input_format: str, output_format: str) -> None:
+    if input_format not in INPUT_FORMATS:
+        raise OptionsError(f"unknown input format {input_format!r} (one of {', '.join(INPUT_FORMATS)})")
+    if output_format not in OUTPUT_FORMATS:
+        raise OptionsError(f"unknown output format {output_format!r} (one of {', '.join(OUTPUT_FORMATS)})")
+    if options.signature_name is not None and input_format not in _GRAPH_INPUTS:
+        raise OptionsError("--signature_name is only valid with --input_format tf_saved_model or tf_hub")
+    if input_format == "tf_frozen_model" and not (options.output_node_names or "").strip():
+        raise OptionsError("--output_node_names is required for --input_format tf_frozen_model")
+    size = options.weight_shard_size_bytes
+    if size is not None:
+        if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
+            raise OptionsError(f"--weight_shard_size_bytes must be a positive integer, not {size!r}")
+        if output_format not in ("tfjs_layers_model", "tfjs_graph_model"):
+            raise OptionsError("--weight_shard_size_bytes only applies to tfjs_layers_model and "
+                               "tfjs_graph_model output")
+    if options.control_flow_v2 and output_format != "tfjs_graph_model":
+        raise OptionsError("--control_flow_v2 only applies to tfjs_graph_model output")
+    options.quantization_map()  # raises on contradictory quantization flags
+
+
+def _normalize_input(input_path: str, input_format: str) -> str:
+    path = Path(input_path)
+    # Users often point at the saved_model.pb file itself; the reader wants its directory.
+    if input_format in _GRAPH_INPUTS and path.name in ("saved_model.pb", "saved_model.pbtxt"):
+        return str(path.parent)
+    return input_path
+
+
+def _listing(output_dir: Path) -> tuple[tuple[str, int], ...]:
+    files = sorted((p.name, p.stat().st_size) for p in output_dir.iterdir() if p.is_file())
+    files.sort(key=lambda item: item[0] != "model.json")
+    return tuple(files)
+
+
+def convert(input_path: Union[str, Path], output_dir: Union[str, Path], **options: Any) -> Report:
+    """Converts one model.  Raises ``ConverterError`` subclasses for anything the user must fix.
+
+    ``options`` are the fields of ``ConvertOptions`` (the official converter's flags, snake_case).
+    Nothing is written unless the whole conversion succeeds; the input is only ever read.
+    """
+    opts = _options_from(options)
+    source = str(input_path)
+    detected = opts.input_format is None
+    input_format = detect_format(source) if detected else opts.input_format
+    if not is_url(source) and not Path(source).exists():
+        raise InputError("no such file or directory", source)
+    output_format = opts.output_format or DEFAULT_OUTPUT.get(input_format)
+    if output_format is None:
+        raise OptionsError(f"--output_format is required for --input_format {input_format}")
+    _validate(opts, input_format, output_format)
+    opts = dataclasses.replace(opts, input_format=input_format, output_format=output_format)
+    route = find_route(input_format, output_format)
+    source = _normalize_input(source, input_format)
+    out = Path(output_dir)
+    if not is_url(source) and Path(source).resolve() == out.resolve():
+        raise OutputError("the output directory is the input itself; choose another output path", out)
+    with atomic_output_dir(out) as staging:
+        ctx = RouteContext(Path(source) if not is_url(source) else Path(), staging, opts, source=source)
+        route(ctx)
+        files = _listing(staging)
+    return Report(source, input_format, detected, output_format, out.absolute(), files, tuple(ctx.warnings))

@@ -1,0 +1,190 @@
+"""Command line: ``tfjsconv [convert] INPUT OUTPUT [--flags]`` with tensorflowjs_converter's flags.
+
+Every flag has the official underscore spelling (``--input_format=keras``) and a dashed one
+(``--input-format keras``); see ``cli_args`` for how the official parser's bugs are avoided.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .cli_args import QUANTIZE_ALL, normalize_argv
+from .errors import ConverterError, OptionsError
+from .version import __version__
+
+INTERNAL_ERROR_EXIT = 70
+
+app = typer.Typer(
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    no_args_is_help=True,
+    help="Convert TensorFlow, Keras and ONNX models to TensorFlow.js, without TensorFlow. "
+    "Flags take the official tensorflowjs_converter spelling (--input_format) or a dashed one "
+    "(--input-format).",
+)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"tfjsconv {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", "-v", callback=_version_callback, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
+    pass
+
+
+def parse_metadata(spec: Optional[str]) -> dict[str, object]:
+    """``key:path.json[,key2:path2.json]``; only the first ``:`` splits, so ``C:\\m.json`` works."""
+    result: dict[str, object] = {}
+    if not spec:
+        return result
+    for item in spec.split(","):
+        key, sep, path = item.partition(":")
+        if not sep or not key.strip() or not path.strip():
+            raise OptionsError(f"--metadata entries look like key:path.json, not {item!r}")
+        try:
+            with open(path.strip(), encoding="utf-8") as handle:
+                result[key.strip()] = json.load(handle)
+        except OSError as exc:
+            raise OptionsError(f"cannot read metadata file: {exc.strerror or exc}", path.strip()) from None
+        except ValueError as exc:
+            raise OptionsError(f"metadata file is not valid JSON: {exc}", path.strip()) from None
+    return result
+
+
+def _quantize(value: Optional[str]):
+    if value is None:
+        return None
+    if value == QUANTIZE_ALL:
+        return True
+    patterns = tuple(p.strip() for p in value.split(",") if p.strip())
+    return patterns or True
+
+
+def _human(size: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return str(size)
+
+
+@app.command()
+def convert(
+    input_path: str = typer.Argument(..., help="Model to convert: .h5/.keras file, SavedModel or hub "
+                                     "directory, frozen .pb, .onnx, or an http(s) TF Hub handle."),
+    output_path: str = typer.Argument(..., help="Directory to write model.json and weight shards into."),
+    input_format: Optional[str] = typer.Option(None, "--input_format", help="keras, keras_keras, "
+                                               "tf_saved_model, tf_hub, tf_frozen_model, onnx, ... "
+                                               "Detected from the input when omitted."),
+    output_format: Optional[str] = typer.Option(None, "--output_format", help="tfjs_layers_model or "
+                                                "tfjs_graph_model (default: by input format)."),
+    signature_name: Optional[str] = typer.Option(None, "--signature_name", help="SignatureDef key "
+                                                 "(default serving_default; TF Hub: default)."),
+    saved_model_tags: str = typer.Option("serve", "--saved_model_tags", help="Comma-separated "
+                                         "MetaGraph tags; '' for none."),
+    quantize_float16: Optional[str] = typer.Option(None, "--quantize_float16", help="Quantize weights "
+                                                   "to float16: all (bare flag) or comma-separated "
+                                                   "name patterns (--quantize_float16='dense/*')."),
+    quantize_uint8: Optional[str] = typer.Option(None, "--quantize_uint8", help="Affine uint8 "
+                                                 "quantization: all or name patterns."),
+    quantize_uint16: Optional[str] = typer.Option(None, "--quantize_uint16", help="Affine uint16 "
+                                                  "quantization: all or name patterns."),
+    quantization_bytes: Optional[int] = typer.Option(None, "--quantization_bytes", help="Deprecated: "
+                                                     "1 = uint8, 2 = uint16 for all weights."),
+    split_weights_by_layer: bool = typer.Option(False, "--split_weights_by_layer/--no-split_weights_by_layer",
+                                                help="One weight group per layer (Keras input)."),
+    skip_op_check: bool = typer.Option(False, "--skip_op_check/--no-skip_op_check",
+                                       help="Write the model even if TF.js lacks some of its ops."),
+    strip_debug_ops: bool = typer.Option(True, "--strip_debug_ops/--no-strip_debug_ops",
+                                         help="Remove Assert, CheckNumerics and Print."),
+    use_structured_outputs_names: bool = typer.Option(
+        False, "--use_structured_outputs_names/--no-use_structured_outputs_names",
+        help="Record dict output keys in userDefinedMetadata.structuredOutputKeys."),
+    weight_shard_size_bytes: Optional[int] = typer.Option(None, "--weight_shard_size_bytes",
+                                                          help="Shard size (default 4194304)."),
+    output_node_names: Optional[str] = typer.Option(None, "--output_node_names", help="Comma-separated "
+                                                    "output nodes (required for tf_frozen_model)."),
+    control_flow_v2: bool = typer.Option(False, "--control_flow_v2/--no-control_flow_v2",
+                                         help="Accepted for compatibility: control flow always stays "
+                                         "functional (While/If), which TF.js runs fastest."),
+    experiments: bool = typer.Option(False, "--experiments/--no-experiments",
+                                     help="Accepted for compatibility; no effect."),
+    metadata: Optional[str] = typer.Option(None, "--metadata", help="key:path.json[,key2:path2.json] "
+                                           "stored in userDefinedMetadata."),
+) -> None:
+    """Convert INPUT_PATH into a TensorFlow.js model in OUTPUT_PATH."""
+    from .api import convert as run_conversion
+
+    report = run_conversion(
+        input_path,
+        output_path,
+        input_format=input_format,
+        output_format=output_format,
+        signature_name=signature_name,
+        saved_model_tags=saved_model_tags,
+        quantize_float16=_quantize(quantize_float16),
+        quantize_uint8=_quantize(quantize_uint8),
+        quantize_uint16=_quantize(quantize_uint16),
+        quantization_bytes=quantization_bytes,
+        split_weights_by_layer=split_weights_by_layer,
+        skip_op_check=skip_op_check,
+        strip_debug_ops=strip_debug_ops,
+        use_structured_outputs_names=use_structured_outputs_names,
+        weight_shard_size_bytes=weight_shard_size_bytes,
+        output_node_names=output_node_names,
+        control_flow_v2=control_flow_v2,
+        experiments=experiments,
+        metadata=parse_metadata(metadata),
+    )
+    if quantization_bytes is not None:
+        typer.echo("warning: --quantization_bytes is deprecated; use --quantize_uint8 or --quantize_uint16",
+                   err=True)
+    for warning in report.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    if report.format_detected:
+        typer.echo(f"Detected input format: {report.input_format}")
+    shards = len(report.files) - 1
+    typer.echo(f"Wrote {report.output_format} to {report.output_dir}: model.json + {shards} weight "
+               f"file{'s' if shards != 1 else ''}, {_human(report.total_bytes)}")
+    loader = "loadLayersModel" if report.output_format == "tfjs_layers_model" else "loadGraphModel"
+    typer.echo(f"Load it in TF.js with: await tf.{loader}('<where you serve {Path(report.output_dir).name}>"
+               "/model.json')")
+
+
+def main(argv: Optional[list[str]] = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = normalize_argv(args)
+        # tensorflowjs_converter has no subcommand: `tfjsconv IN OUT --flags` means convert.
+        if args and not args[0].startswith("-") and args[0] != "convert":
+            args.insert(0, "convert")
+        elif args and args[0].startswith("-") and args[0] not in ("--help", "-h", "--version", "-v"):
+            args.insert(0, "convert")
+        app(args=args, prog_name="tfjsconv", standalone_mode=True)
+    except ConverterError as error:
+        typer.echo(f"tfjsconv: error: {error}", err=True)
+        sys.exit(error.exit_code)
+    except SystemExit:
+        raise
+    except KeyboardInterrupt:
+        typer.echo("tfjsconv: interrupted; nothing was written", err=True)
+        sys.exit(130)
+    except Exception as error:  # a bug in tfjsconv: still one line, unless asked for the traceback
+        if os.environ.get("TFJSCONV_DEBUG"):
+            raise
+        typer.echo(f"tfjsconv: internal error: {type(error).__name__}: {error} (nothing was written; "
+                   "set TFJSCONV_DEBUG=1 for a traceback and please report it)", err=True)
+        sys.exit(INTERNAL_ERROR_EXIT)

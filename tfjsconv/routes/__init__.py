@@ -1,0 +1,5 @@
+"""Conversion routes: one registered function per (input format, output format) pair."""
+
+from .base import Route, RouteContext, find_route, register_route, supported_pairs
+
+__all__ = ["Route", "RouteContext", "find_route", "register_route", "supported_pairs"]

@@ -1,0 +1,76 @@
+"""The route registry.
+
+A route turns one input (file or directory) into files inside a fresh output directory.  It gets a
+``RouteContext`` and appends user-facing warnings to ``ctx.warnings``; it raises ``ConverterError``
+subclasses for anything the user must fix.  Routes never create the final output directory
+themselves: ``api.convert`` hands them a temporary one and moves it into place on success.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+from ..errors import OptionsError
+from ..options import ConvertOptions
+
+
+@dataclass
+class RouteContext:
+    input_path: Path
+    output_dir: Path  # temporary, empty, already created
+    options: ConvertOptions
+    warnings: list[str] = field(default_factory=list)
+    # The input exactly as the user gave it: an http(s):// handle for tf_hub, else str(input_path).
+    source: str = ""
+
+    def warn(self, message: str) -> None:
+        self.warnings.append(" ".join(message.split()))
+
+
+Route = Callable[[RouteContext], None]
+
+_ROUTES: dict[tuple[str, str], Route] = {}
+
+# Modules that register routes, imported on first lookup so that `tfjsconv --help` stays instant.
+_ROUTE_MODULES = (
+    "tfjsconv.routes.keras_to_layers",
+    "tfjsconv.routes.tf_to_graph",
+)
+
+
+def register_route(input_format: str, output_format: str) -> Callable[[Route], Route]:
+    def decorate(fn: Route) -> Route:
+        key = (input_format, output_format)
+        if key in _ROUTES:
+            raise RuntimeError(f"route {key} registered twice")
+        _ROUTES[key] = fn
+        return fn
+
+    return decorate
+
+
+def _load_routes() -> None:
+    for module in _ROUTE_MODULES:
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:  # a route module that exists but fails to import is a bug
+                raise
+
+
+def supported_pairs() -> list[tuple[str, str]]:
+    _load_routes()
+    return sorted(_ROUTES)
+
+
+def find_route(input_format: str, output_format: Optional[str]) -> Route:
+    _load_routes()
+    route = _ROUTES.get((input_format, output_format or ""))
+    if route is None:
+        built = ", ".join(f"{i} -> {o}" for i, o in sorted(_ROUTES))
+        raise OptionsError(f"converting {input_format} to {output_format} is not supported yet "
+                           f"(supported: {built or 'none'})")
+    return route

@@ -1,0 +1,77 @@
+"""Atomic output: conversions write into a temporary directory that only a success moves into place.
+
+The temporary directory is a sibling of the output so that the final step is a rename on the same
+file system.  When the output directory already exists (a re-conversion into the same place, as the
+official converter allows), the new files replace same-named ones and weight shards that the previous
+model.json listed but the new one does not are removed; nothing else in that directory is touched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from ..errors import OutputError
+
+
+def _writable_parent(output: Path) -> Path:
+    parent = output.parent
+    if output.exists() and not output.is_dir():
+        raise OutputError("the output path exists and is not a directory", output)
+    # Create missing ancestors (as the official converter does), but report failures as one line.
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise OutputError(f"cannot create the output's parent directory: {reason}", output) from None
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputError("the output location is not writable", parent)
+    return parent
+
+
+def _shards_listed(model_json: Path) -> set[str]:
+    try:
+        manifest = json.loads(model_json.read_text(encoding="utf-8")).get("weightsManifest") or []
+        return {p for group in manifest for p in group.get("paths", []) if "/" not in p and "\\" not in p}
+    except (OSError, ValueError, AttributeError):
+        return set()
+
+
+def _move_into_existing(staging: Path, output: Path) -> None:
+    stale = _shards_listed(output / "model.json")
+    new_names = {p.name for p in staging.iterdir()}
+    for entry in staging.iterdir():
+        target = output / entry.name
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        os.replace(entry, target)
+    for name in stale - new_names:
+        with contextlib.suppress(FileNotFoundError):
+            (output / name).unlink()
+
+
+@contextlib.contextmanager
+def atomic_output_dir(output: Path | str) -> Iterator[Path]:
+    output = Path(output).absolute()
+    parent = _writable_parent(output)
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.tfjsconv-", dir=parent))
+    except OSError as exc:
+        raise OutputError(f"cannot write the output: {exc.strerror or exc}", output) from None
+    try:
+        yield staging
+        try:
+            if output.is_dir():
+                _move_into_existing(staging, output)
+            else:
+                os.replace(staging, output)
+        except OSError as exc:
+            raise OutputError(f"cannot move the converted model into place: {exc.strerror or exc}",
+                              output) from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
