@@ -34,6 +34,10 @@ class LazyArray:
             self._cached = self._load()
         return self._cached
 
+    def load(self) -> np.ndarray:
+        """The array without caching it (the weights writer streams: one weight in memory at a time)."""
+        return self._cached if self._cached is not None else self._load()
+
 
 ArrayLike = Union[np.ndarray, LazyArray]
 
