@@ -273,7 +273,11 @@ class Graph:
                     continue
                 state[key] = 1
                 stack.append((node, True))
-                deps = [v.producer for v in node.inputs] + list(node.control_inputs)
+                # TF1 loops feed NextIteration back into Merge: that edge closes the loop, it is
+                # not an ordering constraint.
+                deps = [v.producer for v in node.inputs
+                        if not (node.op == "Merge" and v.producer.op == "NextIteration")]
+                deps += list(node.control_inputs)
                 for dep in reversed(deps):
                     if state.get(id(dep)) != 2:
                         if state.get(id(dep)) == 1:

@@ -1,0 +1,8 @@
+"""Numpy kernels by op family; importing this package registers all of them."""
+
+from __future__ import annotations
+
+from . import array, math, nn, reduce  # noqa: F401  (imported for their @kernel registrations)
+from .registry import Kernel, NotComputable, get_kernel, kernel, kernel_ops
+
+__all__ = ["Kernel", "NotComputable", "get_kernel", "kernel", "kernel_ops"]

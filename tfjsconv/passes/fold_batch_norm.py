@@ -1,0 +1,112 @@
+"""Folds an inference-mode batch norm into the Conv2D / DepthwiseConv2dNative feeding it.
+
+``BN(conv(x, W) [+ b])`` with Const scale/offset/mean/variance becomes ``BiasAdd(conv(x, W'), o)``
+with ``s = gamma / sqrt(var + eps)``, ``W' = W * s`` per output channel and
+``o = beta + (b - mean) * s``.  The BiasAdd takes the batch norm's name; the fusion passes then
+turn conv + BiasAdd into a fused op.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from ..ir.graph import Graph, Node, Value
+from ..ir.types import DType
+from ..ops.kernels.registry import text
+from .base import (
+    GraphPass,
+    PassContext,
+    add,
+    add_const,
+    const_of,
+    register_pass,
+    replace_node_output,
+    take_name,
+)
+from .fusion_util import channel_vector, sole_use
+
+_BN = frozenset({"FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3"})
+_CONV = frozenset({"Conv2D", "DepthwiseConv2dNative"})
+
+
+def _source(graph: Graph, bn: Node, is_main: bool) -> Optional[tuple[Node, Optional[Node], np.ndarray]]:
+    """(conv, bias node or None, bias values) feeding the batch norm, each read only by the next."""
+    x = bn.inputs[0]
+    node = x.producer
+    bias_node: Optional[Node] = None
+    if node.op in ("BiasAdd", "Add", "AddV2") and sole_use(graph, x, is_main) is bn:
+        bias = channel_vector(node.inputs[1])
+        if bias is None or node.inputs[0].producer.op not in _CONV:
+            return None
+        if node.op == "BiasAdd" and text(node.attrs.get("data_format", b"NHWC")) != "NHWC":
+            return None
+        bias_node, x, node = node, node.inputs[0], node.inputs[0].producer
+    else:
+        bias = None
+    if node.op not in _CONV or sole_use(graph, x, is_main) is not (bias_node or bn):
+        return None
+    if text(node.attrs.get("data_format", b"NHWC")) != "NHWC" or const_of(node.inputs[1]) is None:
+        return None
+    return node, bias_node, bias
+
+
+def _fold(graph: Graph, bn: Node, is_main: bool) -> bool:
+    if bool(bn.attrs.get("is_training", False)) or text(bn.attrs.get("data_format", b"NHWC")) != "NHWC":
+        return False
+    if any(v.uses for v in bn.outputs[1:]) or any(v is o for _, v in graph.outputs for o in bn.outputs[1:]):
+        return False
+    params = [channel_vector(v) for v in bn.inputs[1:5]]
+    if any(p is None for p in params):
+        return False
+    found = _source(graph, bn, is_main)
+    if found is None:
+        return False
+    conv, bias_node, bias = found
+    gamma, beta, mean, var = (p.astype(np.float64) for p in params)  # type: ignore[union-attr]
+    eps = float(bn.attrs.get("epsilon", 1e-4))
+    scale = gamma / np.sqrt(var + eps)
+    w = const_of(conv.inputs[1])
+    assert w is not None
+    if conv.op == "Conv2D":
+        if w.shape[3] != scale.shape[0]:
+            return False
+        new_w = w.astype(np.float64) * scale
+    else:
+        c, m = w.shape[2], w.shape[3]
+        if c * m != scale.shape[0]:
+            return False
+        new_w = w.astype(np.float64) * scale.reshape(c, m)
+    shift = -mean if bias is None else bias.astype(np.float64) - mean
+    offset = beta + shift * scale
+    dtype: DType = conv.attrs.get("T", DType.FLOAT)
+    weights = add_const(graph, new_w.astype(w.dtype), f"{conv.name}_weights", dtype)
+    offsets = add_const(graph, offset.astype(w.dtype), f"{conv.name}_bn_offset", dtype)
+    out: Value = bn.outputs[0]
+    new_conv = add(graph, conv.op, [conv.inputs[0], weights], dict(conv.attrs),
+                   name=graph.unique_name(f"{conv.name}_bn"), like=conv.outputs[0], device=conv.device)
+    name = take_name(graph, bn)
+    biased = add(graph, "BiasAdd", [new_conv, offsets], {"T": dtype, "data_format": b"NHWC"},
+                 name=name, like=out)
+    replace_node_output(graph, bn, [biased] + [biased] * (len(bn.outputs) - 1))
+    if bias_node is not None:
+        replace_node_output(graph, bias_node, [biased])
+    replace_node_output(graph, conv, [new_conv])
+    return True
+
+
+@register_pass
+class FoldBatchNorm(GraphPass):
+    name = "fold_batch_norm"
+
+    def run_body(self, graph: Graph, ctx: PassContext, *, is_main: bool) -> bool:
+        changed = False
+        for node in list(graph.nodes):
+            if node.op in _BN and graph.get(node.name) is node:
+                if _fold(graph, node, is_main):
+                    changed = True
+                else:
+                    ctx.warn(f"batch norm {node.name} was not folded (no constant conv input); "
+                             "it stays a FusedBatchNorm op")
+        return changed

@@ -1,0 +1,73 @@
+"""Replaces a node whose data inputs are all Const by Const outputs computed with the numpy kernels.
+
+Skipped: ops without a kernel, kernels that decline (``NotComputable``), results larger than
+``ctx.fold_size_limit`` bytes, and results that would blow a small expression up into a large
+weight (e.g. ``Fill`` of a big shape): those stay cheaper to compute in TF.js.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..ir.graph import Graph, LazyArray, Node
+from ..ir.types import DType
+from ..ops.kernels import NotComputable, get_kernel
+from .base import GraphPass, PassContext, register_pass, replace_node_output, take_name
+
+# Never folded even with constant inputs: they are inputs, random, stateful or frame-dependent.
+_NEVER = frozenset({
+    "Const", "Placeholder", "PlaceholderWithDefault", "NoOp", "Assert", "Print",
+    "Enter", "Exit", "Merge", "Switch", "NextIteration", "LoopCond",
+})
+_SMALL_RESULT = 64 * 1024  # bytes: always fine to fold
+_GROWTH = 4  # a larger result must stay within this many times its inputs' bytes
+
+
+def _fold(node: Node, ctx: PassContext) -> tuple[np.ndarray, ...] | None:
+    if node.op in _NEVER or not node.inputs:
+        return None
+    fn = get_kernel(node.op)
+    if fn is None or any(v.producer.op != "Const" for v in node.inputs):
+        return None
+    # LazyArray.load(): read a checkpoint weight without pinning it in memory for the whole run.
+    args = [np.asarray(a.load() if isinstance(a, LazyArray) else a)
+            for a in (v.producer.attrs["value"] for v in node.inputs)]
+    try:
+        with np.errstate(all="ignore"):
+            results = tuple(np.asarray(r) for r in fn(args, node.attrs))
+    except NotComputable:
+        return None
+    size = sum(r.nbytes for r in results)
+    if size > ctx.fold_size_limit:
+        return None
+    if size > _SMALL_RESULT and size > _GROWTH * sum(a.nbytes for a in args):
+        return None
+    return results
+
+
+@register_pass
+class FoldConstants(GraphPass):
+    name = "fold_constants"
+
+    def run_body(self, graph: Graph, ctx: PassContext, *, is_main: bool) -> bool:
+        changed = False
+        for node in list(graph.nodes):
+            results = _fold(node, ctx)
+            if results is None:
+                continue
+            used = [i for i, v in enumerate(node.outputs) if v.uses or any(o is v for _, o in graph.outputs)]
+            if any(i >= len(results) for i in used):
+                continue
+            name = take_name(graph, node)
+            new_values = []
+            for i, result in enumerate(results[:max(len(node.outputs), 1)]):
+                old = node.outputs[i] if i < len(node.outputs) else None
+                dtype = old.dtype if old is not None and old.dtype is not None else None
+                dtype = dtype or DType.from_numpy(result.dtype)
+                if dtype != DType.STRING and result.dtype != dtype.numpy:
+                    result = result.astype(dtype.numpy)
+                const_name = name if i == 0 else graph.unique_name(f"{name}/output_{i}")
+                new_values.append(graph.add_const(result, name=const_name, dtype=dtype).outputs[0])
+            replace_node_output(graph, node, new_values)
+            changed = True
+        return changed

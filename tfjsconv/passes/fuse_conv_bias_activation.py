@@ -1,0 +1,56 @@
+"""Conv2D / DepthwiseConv2dNative + BiasAdd [+ activation] -> _FusedConv2D / FusedDepthwiseConv2dNative.
+
+The fused node reads ``(x, filter, bias)`` and carries the attrs TF.js's executors read:
+``fused_ops`` (``[BiasAdd, activation]`` as bytes, base64 in model.json), ``num_args`` 1,
+``epsilon`` and ``leakyrelu_alpha``.  An Add/AddV2 of a 1-D Const bias counts as a BiasAdd.
+The fused node takes the name of the last node it replaces, so output names survive.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from ..ir.graph import Graph, Node
+from ..ops.kernels.registry import text
+from .base import GraphPass, PassContext, add, register_pass, replace_node_output, take_name
+from .fusion_util import CONV_MATMUL_ACTIVATIONS, DEPTHWISE_ACTIVATIONS, as_bias_add, fused_attrs, sole_use
+
+_FUSED = {"Conv2D": "_FusedConv2D", "DepthwiseConv2dNative": "FusedDepthwiseConv2dNative"}
+_CONV_ATTRS = ("T", "strides", "padding", "explicit_paddings", "data_format", "dilations", "use_cudnn_on_gpu")
+
+
+@register_pass
+class FuseConvBiasActivation(GraphPass):
+    name = "fuse_conv_bias_activation"
+
+    def run_body(self, graph: Graph, ctx: PassContext, *, is_main: bool) -> bool:
+        changed = False
+        for node in list(graph.nodes):
+            if graph.get(node.name) is not node:  # removed by an earlier fusion of this loop
+                continue
+            match = as_bias_add(graph, node, frozenset(_FUSED), is_main)
+            if match is None:
+                continue
+            conv, bias = match
+            if text(conv.attrs.get("data_format", b"NHWC")) != "NHWC":
+                continue  # TF.js runs fused convolutions in NHWC only
+            allowed = CONV_MATMUL_ACTIVATIONS if conv.op == "Conv2D" else DEPTHWISE_ACTIVATIONS
+            activation: Optional[Node] = sole_use(graph, node.outputs[0], is_main)
+            if activation is None or activation.op not in allowed:
+                activation = None
+            last = activation or node
+            ops = ["BiasAdd"] + ([activation.op] if activation is not None else [])
+            attrs = {k: conv.attrs[k] for k in _CONV_ATTRS if k in conv.attrs}
+            attrs.update(fused_attrs(conv, ops, 1, activation))
+            if conv.op == "DepthwiseConv2dNative":
+                del attrs["epsilon"], attrs["leakyrelu_alpha"]
+            out = last.outputs[0]
+            name = take_name(graph, last)
+            fused = add(graph, _FUSED[conv.op], [conv.inputs[0], conv.inputs[1], bias], attrs, name=name,
+                        like=out, device=conv.device)
+            replace_node_output(graph, last, [fused])
+            if activation is not None:
+                replace_node_output(graph, node, [fused])
+            replace_node_output(graph, conv, [fused])
+            changed = True
+        return changed

@@ -1,0 +1,50 @@
+"""MatMul + BiasAdd [+ activation] -> _FusedMatMul (attrs as TF.js's matrices executor reads them).
+
+An Add/AddV2 of a 1-D Const bias of the output width counts as a BiasAdd.  The fused node takes
+the name of the last node it replaces.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from ..ir.graph import Graph, Node
+from .base import GraphPass, PassContext, add, register_pass, replace_node_output, take_name
+from .fusion_util import CONV_MATMUL_ACTIVATIONS, as_bias_add, fused_attrs, is_float, sole_use
+
+
+@register_pass
+class FuseMatmulBiasActivation(GraphPass):
+    name = "fuse_matmul_bias_activation"
+
+    def run_body(self, graph: Graph, ctx: PassContext, *, is_main: bool) -> bool:
+        changed = False
+        for node in list(graph.nodes):
+            if graph.get(node.name) is not node:
+                continue
+            match = as_bias_add(graph, node, frozenset({"MatMul"}), is_main)
+            if match is None:
+                continue
+            matmul, bias = match
+            if not is_float(matmul.outputs[0]):
+                continue  # TF.js fused matMul is float only
+            activation: Optional[Node] = sole_use(graph, node.outputs[0], is_main)
+            if activation is None or activation.op not in CONV_MATMUL_ACTIVATIONS:
+                activation = None
+            last = activation or node
+            ops = ["BiasAdd"] + ([activation.op] if activation is not None else [])
+            attrs = {"transpose_a": bool(matmul.attrs.get("transpose_a", False)),
+                     "transpose_b": bool(matmul.attrs.get("transpose_b", False))}
+            attrs.update(fused_attrs(matmul, ops, 1, activation))
+            if "T" in matmul.attrs:
+                attrs["T"] = matmul.attrs["T"]
+            out = last.outputs[0]
+            name = take_name(graph, last)
+            fused = add(graph, "_FusedMatMul", [matmul.inputs[0], matmul.inputs[1], bias], attrs, name=name,
+                        like=out, device=matmul.device)
+            replace_node_output(graph, last, [fused])
+            if activation is not None:
+                replace_node_output(graph, node, [fused])
+            replace_node_output(graph, matmul, [fused])
+            changed = True
+        return changed

@@ -1,0 +1,86 @@
+"""Moves a bias add from after a Reshape to before it when the Reshape keeps the last dimension:
+``BiasAdd(Reshape(MatMul(x, W), s), b)`` -> ``Reshape(BiasAdd(MatMul(x, W), b), s)``.
+
+Exact: adding a per-channel vector commutes with any reshape that keeps the channel (last)
+dimension.  Keras' Tensordot (Dense on 3-D inputs) has exactly this shape, and afterwards
+MatMul + BiasAdd fuse into one _FusedMatMul.  The new Reshape takes the bias add's name.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from ..ir.graph import Graph, Node, Value
+from ..ops.kernels.registry import text
+from .base import GraphPass, PassContext, add, const_of, register_pass, replace_node_output, take_name
+from .fusion_util import bias_length, sole_use
+
+
+def _last_target_dim(shape: Value) -> Optional[int]:
+    """The last entry of a Reshape's target shape when it is a constant (also inside Pack/ConcatV2)."""
+    value = const_of(shape)
+    if value is not None:
+        return int(value.reshape(-1)[-1]) if value.size else None
+    node = shape.producer
+    if node.op == "Pack" and node.inputs:
+        last = const_of(node.inputs[-1])
+        return int(last.reshape(-1)[-1]) if last is not None and last.size == 1 else None
+    if node.op == "ConcatV2" and len(node.inputs) >= 2:
+        last = const_of(node.inputs[-2])
+        return int(last.reshape(-1)[-1]) if last is not None and last.size else None
+    return None
+
+
+def _match(graph: Graph, node: Node, is_main: bool) -> Optional[tuple[Node, Value]]:
+    """(reshape, bias) when ``node`` adds a 1-D Const to a Reshape only it reads."""
+    if node.op == "BiasAdd":
+        if text(node.attrs.get("data_format", b"NHWC")) != "NHWC":
+            return None
+        pairs: tuple[tuple[int, int], ...] = ((0, 1),)
+    else:
+        pairs = ((0, 1), (1, 0))
+    for a, b in pairs:
+        reshape, bias = node.inputs[a].producer, const_of(node.inputs[b])
+        if reshape.op == "Reshape" and bias is not None and bias.ndim == 1 \
+                and sole_use(graph, node.inputs[a], is_main) is node:
+            return reshape, node.inputs[b]
+    return None
+
+
+def _hoist(graph: Graph, node: Node, is_main: bool) -> bool:
+    match = _match(graph, node, is_main)
+    if match is None:
+        return False
+    reshape, bias = match
+    source = reshape.inputs[0].producer
+    channels = int(const_of(bias).shape[0])  # type: ignore[union-attr]  (_match checked it)
+    if source.op != "MatMul":
+        return False
+    if bias_length(source) != channels or _last_target_dim(reshape.inputs[1]) != channels:
+        return False
+    if sole_use(graph, reshape.inputs[0], is_main) is not reshape:
+        return False
+    out = node.outputs[0]
+    name = take_name(graph, node)
+    attrs = {"T": node.attrs["T"]} if "T" in node.attrs else {}
+    attrs["data_format"] = b"NHWC"
+    hoisted = graph.unique_name(f"{name}/hoisted")
+    biased = add(graph, "BiasAdd", [reshape.inputs[0], bias], attrs, name=hoisted, like=reshape.inputs[0])
+    reshaped = add(graph, "Reshape", [biased, reshape.inputs[1]], dict(reshape.attrs), name=name, like=out)
+    replace_node_output(graph, node, [reshaped])
+    replace_node_output(graph, reshape, [reshaped])
+    return True
+
+
+@register_pass
+class HoistBiasAdd(GraphPass):
+    name = "hoist_bias_add"
+
+    def run_body(self, graph: Graph, ctx: PassContext, *, is_main: bool) -> bool:
+        changed = False
+        for node in list(graph.nodes):
+            if graph.get(node.name) is node and node.op in ("BiasAdd", "Add", "AddV2"):
+                changed |= _hoist(graph, node, is_main)
+        return changed
+
+

@@ -1,0 +1,72 @@
+"""Exact rewrites of ops TF.js lacks into ops it has (one registered rewrite per op).
+
+* ``Softsign(x)`` -> ``x / (1 + |x|)``
+* ``Inv(x)`` -> ``Reciprocal(x)``
+* ``BatchMatMulV3`` with equal input and output types -> ``BatchMatMulV2``
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from ..ir.graph import Graph, Node
+from ..ir.types import DType
+from .base import GraphPass, PassContext, add, add_const, register_pass, replace_node_output, take_name
+
+Rewrite = Callable[[Graph, Node], bool]
+_REWRITES: dict[str, Rewrite] = {}
+
+
+def rewrite(op: str) -> Callable[[Rewrite], Rewrite]:
+    def register(fn: Rewrite) -> Rewrite:
+        if op in _REWRITES:
+            raise RuntimeError(f"rewrite for {op} registered twice")
+        _REWRITES[op] = fn
+        return fn
+
+    return register
+
+
+@rewrite("Softsign")
+def _softsign(graph: Graph, node: Node) -> bool:
+    dtype = node.attrs.get("T", DType.FLOAT)
+    out, x = node.outputs[0], node.inputs[0]
+    name = take_name(graph, node)
+    one = add_const(graph, np.array(1, dtype=dtype.numpy), f"{name}/one", dtype)
+    abs_x = add(graph, "Abs", [x], {"T": dtype}, name=f"{name}/Abs", like=out)
+    denom = add(graph, "AddV2", [one, abs_x], {"T": dtype}, name=f"{name}/add", like=out)
+    result = add(graph, "RealDiv", [x, denom], {"T": dtype}, name=name, like=out)
+    replace_node_output(graph, node, [result])
+    return True
+
+
+@rewrite("Inv")
+def _inv(graph: Graph, node: Node) -> bool:
+    node.op = "Reciprocal"
+    return True
+
+
+@rewrite("BatchMatMulV3")
+def _batch_matmul_v3(graph: Graph, node: Node) -> bool:
+    ta, tb, tout = (node.attrs.get(k) for k in ("Ta", "Tb", "Tout"))
+    if not (ta == tb == tout) or ta is None:
+        return False
+    node.op = "BatchMatMulV2"
+    node.attrs = {"T": ta, "adj_x": bool(node.attrs.get("adj_x", False)),
+                  "adj_y": bool(node.attrs.get("adj_y", False))}
+    return True
+
+
+@register_pass
+class RewriteEquivalents(GraphPass):
+    name = "rewrite_equivalents"
+
+    def run_body(self, graph: Graph, ctx: PassContext, *, is_main: bool) -> bool:
+        changed = False
+        for node in list(graph.nodes):
+            fn = _REWRITES.get(node.op)
+            if fn is not None and fn(graph, node):
+                changed = True
+        return changed

@@ -1,0 +1,99 @@
+"""Keras models -> TF.js layers model: HDF5 (.h5, tf-keras 2 or Keras 3, full model or weights only)
+and Keras 3 .keras archives."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..errors import ConverterError
+from ..readers.keras_archive import open_keras_archive
+from ..readers.keras_config import translate_model_config
+from ..readers.keras_h5 import KerasH5, open_keras_h5
+from ..writers.layers_model import keras2_weight_name, keras3_weight_name, write_layers_model
+from ..writers.weights import Weight
+from .base import RouteContext, register_route
+
+
+def _named_weights(model: KerasH5, layer_classes: dict[str, str],
+                   model_names: frozenset[str]) -> list[tuple[str, Sequence[Weight]]]:
+    if model.tfjs_names:
+        return [(layer.name, [Weight(w.name, w.data) for w in layer.weights]) for layer in model.layers]
+    keras3 = (model.keras_major or 0) >= 3
+    named = []
+    for layer in model.layers:
+        weights = [Weight(keras3_weight_name(w.name, layer_classes, model_names) if keras3
+                          else keras2_weight_name(w.name), w.data) for w in layer.weights]
+        named.append((layer.name, weights))
+    return named
+
+
+@register_route("keras", "tfjs_layers_model")
+def keras_h5_to_layers(ctx: RouteContext) -> None:
+    options = ctx.options
+    quantization = options.quantization_map()
+    with open_keras_h5(ctx.input_path) as model:
+        if model.keras_major not in (2, 3) and not model.tfjs_names:
+            ctx.warn(f"{ctx.input_path}: keras_version {model.keras_version!r} is neither 2.x nor 3.x; "
+                     "converting as if it were tf-keras 2")
+        model_config = None
+        layer_classes: dict[str, str] = {}
+        model_names: frozenset[str] = frozenset()
+        if model.weights_only:
+            ctx.warn(f"{ctx.input_path}: weights-only HDF5 file; model.json has no topology "
+                     "(modelTopology is null), so TF.js needs the architecture from elsewhere")
+        else:
+            translated = translate_model_config(model.model_config, ctx.input_path,
+                                                keras3=(model.keras_major or 0) >= 3)
+            for message in translated.warnings:
+                ctx.warn(message)
+            model_config = translated.model_config
+            layer_classes = translated.layer_classes
+            model_names = translated.model_names
+        try:
+            write_layers_model(
+                ctx.output_dir,
+                keras_version=model.keras_version,
+                backend=model.backend,
+                model_config=model_config,
+                training_config=None if model.weights_only else model.training_config,
+                layers=_named_weights(model, layer_classes, model_names),
+                split_weights_by_layer=options.split_weights_by_layer,
+                shard_size_bytes=options.shard_size,
+                quantization=quantization,
+                metadata=options.metadata,
+            )
+        except ConverterError as exc:
+            if exc.path is None:  # e.g. an int64 weight out of int32 range: name the input file
+                exc.path = str(ctx.input_path)
+            raise
+
+
+@register_route("keras_keras", "tfjs_layers_model")
+def keras_archive_to_layers(ctx: RouteContext) -> None:
+    options = ctx.options
+    quantization = options.quantization_map()
+    with open_keras_archive(ctx.input_path) as archive:
+        # tf.keras 2.13-2.15 wrote this format too; metadata.json tells which Keras saved it.
+        major = (archive.keras_version or "3").split(".", 1)[0]
+        translated = translate_model_config(archive.model_config, ctx.input_path,
+                                            keras3=not major.isdigit() or int(major) >= 3)
+        for message in translated.warnings:
+            ctx.warn(message)
+        layers = [(layer.name, [Weight(w.name, w.data) for w in layer.weights]) for layer in archive.layers()]
+        try:
+            write_layers_model(
+                ctx.output_dir,
+                keras_version=archive.keras_version,
+                backend=None,  # a .keras archive does not record the backend that saved it
+                model_config=translated.model_config,
+                training_config=None,
+                layers=layers,
+                split_weights_by_layer=options.split_weights_by_layer,
+                shard_size_bytes=options.shard_size,
+                quantization=quantization,
+                metadata=options.metadata,
+            )
+        except ConverterError as exc:
+            if exc.path is None:
+                exc.path = str(ctx.input_path)
+            raise
