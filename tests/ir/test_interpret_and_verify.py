@@ -88,3 +88,41 @@ def test_verify_finds_cycles() -> None:
     output(g, "y", b)
     with pytest.raises(GraphInvariantError, match="cycle"):
         verify(g)
+
+
+def test_tf1_loops_are_reported_not_hung() -> None:
+    g = Graph()
+    x = placeholder(g, "x", F, [1])
+    merge = g.add_node("Merge", [x], T, name="merge", num_outputs=2)
+    step = op(g, "Neg", [merge.outputs[0]], T, name="step")
+    nxt = op(g, "NextIteration", [step], T, name="next")
+    g.set_inputs(merge, [x, nxt])
+    output(g, "y", step)
+    verify(g)  # the NextIteration -> Merge back edge is legal
+    with pytest.raises(InterpretError, match="cycle"):
+        interpret(g, {"x": np.float32([1])})
+
+
+def test_dump_is_stable_and_readable() -> None:
+    from tfjsconv.ir.dump import dump
+
+    g = Graph()
+    x = placeholder(g, "x", F, [None, 2], key="features")
+    w = const(g, np.ones((2, 2), np.float32), "w")
+    y = op(g, "MatMul", [x, w], {"T": F, "transpose_b": True}, name="mm")
+    output(g, "out", y)
+    g.functions["square"] = _square_fn()
+    assert dump(g) == (
+        "graph graph\n"
+        "  input features: x\n"
+        "  output out: mm\n"
+        "  x = Placeholder() {dtype=DT_FLOAT, shape=[?,2]}\n"
+        "  w = Const() {value=<float32[2, 2]>}\n"
+        "  mm = MatMul(x, w) {T=DT_FLOAT, transpose_b=True}\n"
+        "\n"
+        "  function square\n"
+        "    input a: a\n"
+        "    output r: mul\n"
+        "    a = Placeholder() {dtype=DT_FLOAT, shape=[?]}\n"
+        "    mul = Mul(a, a) {T=DT_FLOAT}\n"
+    )

@@ -316,3 +316,17 @@ def test_identity_transpose_and_same_type_cast_are_removed() -> None:
         g, lambda: optimize(g, ConvertOptions(), checks=True), {"x": np.float32([[1, 2, 3], [4, 5, 6]])}
     )
     assert g.op_histogram() == {"Const": 1, "Placeholder": 1, "Transpose": 1}
+
+
+def test_fused_node_keeps_the_control_inputs_of_what_it_replaces() -> None:
+    g = Graph()
+    x = placeholder(g, "x", F, [None, 3])
+    gate = placeholder(g, "gate", F, [])
+    m = op(g, "MatMul", [x, const(g, np.ones((3, 2), np.float32), "w")], {"T": F}, name="mm")
+    g.node("mm").control_inputs.append(gate.producer)
+    y = op(
+        g, "BiasAdd", [m, const(g, np.ones(2, np.float32), "b")], {"T": F, "data_format": b"NHWC"}, name="ba"
+    )
+    output(g, "y", y)
+    assert FuseMatmulBiasActivation().run(g, PassContext())
+    assert [c.name for c in g.node("ba").control_inputs] == ["gate"]

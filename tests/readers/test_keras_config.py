@@ -18,7 +18,7 @@ from tfjsconv.readers.keras_config import (
     translate_class_names,
     translate_model_config,
 )
-from tfjsconv.writers.layers_model import keras2_weight_name, keras3_weight_name
+from tfjsconv.writers.layers_model import keras2_weight_name, keras3_weight_name, stacked_cells_to_tfjs
 
 DATA = Path(__file__).parent / "data"
 REPO = Path(__file__).resolve().parents[2]
@@ -260,7 +260,13 @@ def test_lambda_is_refused_with_the_reason_and_its_bytecode_untouched() -> None:
     (layer("Dense", "d", units=2, activation="hard_sigmoid"), "relu6(x+3)/6"),
     (layer("Dense", "d", units=2, lora_rank=4), "LoRA"),
     (layer("UpSampling2D", "u", interpolation="bicubic"), "interpolation='bicubic'"),
+    (layer("UpSampling2D", "u", interpolation="bilinear"), "no half-pixel centers"),
     (layer("ReLU", "r", negative_slope=0.2), "negative_slope"),
+    (layer("BatchNormalization", "b", renorm=True), "renorm=True"),
+    (layer("LayerNormalization", "n", rms_scaling=True), "rms_scaling=True"),
+    (layer("GlobalAveragePooling2D", "g", keepdims=True), "keepdims=True"),
+    (layer("Resizing", "r", height=3, width=3), "fails at predict time"),
+    (layer("CenterCrop", "c", height=3, width=3), "predict rejects real inputs"),
 ])
 def test_configs_tfjs_would_reject_or_misread_are_refused(bad: dict[str, Any], reason: str) -> None:
     with pytest.raises(UnsupportedError) as info:
@@ -362,3 +368,22 @@ def test_mixed_precision_policy_becomes_float32() -> None:
     dense = layer("Dense", "d", units=2, dtype=policy)
     out = layers_by_name(translate_model_config(functional(dense), keras3=True).model_config)
     assert out["d"]["config"]["dtype"] == "float32"
+
+
+STACKED_TFJS = ["rnn/RNNCell_0/kernel", "rnn/RNNCell_0/recurrent_kernel", "rnn/RNNCell_0/bias",
+                "rnn/RNNCell_1/kernel", "rnn/RNNCell_1/recurrent_kernel", "rnn/RNNCell_1/bias",
+                "rnn/RNNCell_2/kernel", "rnn/RNNCell_2/recurrent_kernel", "rnn/RNNCell_2/bias",
+                "time_distributed/kernel", "time_distributed/bias"]
+
+
+@pytest.mark.parametrize("name", ["keras2_stacked", "keras3_stacked"])
+def test_stacked_rnn_cells_take_tfjs_cell_scopes(name: str) -> None:
+    # RNN([LSTMCell, GRUCell, SimpleRNNCell]): tfjs-layers scopes the cells as RNNCell_<i>.
+    data = load(name)
+    result = translate(name)
+    names = []
+    for stored in data["weight_names"].values():
+        for weight in stacked_cells_to_tfjs(stored):
+            names.append(keras3_weight_name(weight, result.layer_classes, result.model_names)
+                         if name.startswith("keras3") else keras2_weight_name(weight))
+    assert names == STACKED_TFJS

@@ -214,3 +214,12 @@ def test_unzipped_archive_directory_converts_like_the_archive(tfjs: Any, tmp_pat
     with np.load(archive.with_suffix(".npz")) as data:
         (got,) = tfjs.run(tmp_path / "from_dir", "layers", [("in0", data["in0"])])
         np.testing.assert_allclose(got, data["out0"], rtol=1e-4, atol=1e-4)
+
+
+def test_variables_nobody_names_are_an_error_not_dropped(tmp_path: Path) -> None:
+    with h5py.File(tmp_path / "w.h5", "w") as f:
+        group = f.create_group("layers").create_group("dense")
+        write_vars(group, [np.ones((2, 2)), np.zeros(2)], "d")
+        write_vars(group.create_group("mystery_attribute"), [np.ones(3)], "m")
+        with pytest.raises(InputError, match="layers/dense stores 3 variables but tfjsconv could name only"):
+            read_v3_weights(f, tmp_path / "w.h5")

@@ -13,6 +13,7 @@ from tfjsconv._proto import saved_model_pb2
 from tfjsconv.errors import InputError
 from tfjsconv.ir.interpret import interpret
 from tfjsconv.ir.types import DType
+from tfjsconv.ir.verify import verify
 from tfjsconv.readers.tf_saved_model import load_saved_model
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "models"
@@ -37,12 +38,14 @@ def test_frozen_graph_computes_tensorflows_numbers(name: str) -> None:
     spec = _spec(name)
     loaded = _load(name)
     graph = loaded.graph
+    verify(graph)  # consistent edges, acyclic, every function present
     assert [key for key, _ in graph.outputs] == sorted(spec["outputs"])
     assert sorted(graph.input_keys) == sorted(spec["inputs"])
     for body in graph.all_graphs():
         assert not {n.op for n in body.nodes} & RESOURCE_OPS, body.name
         assert all(n.attrs.get("dtype") != DType.RESOURCE for n in body.inputs), body.name
-    with np.load(FIXTURES / name / "inputs.npz") as inputs, np.load(FIXTURES / name / "expected.npz") as expected:
+    with np.load(FIXTURES / name / "inputs.npz") as inputs, \
+            np.load(FIXTURES / name / "expected.npz") as expected:
         result = interpret(graph, {k: inputs[k] for k in spec["inputs"]})
         for key in spec["outputs"]:
             np.testing.assert_allclose(result[key].astype(np.float64), expected[key].astype(np.float64),
@@ -96,7 +99,8 @@ def test_unknown_signature_lists_the_available_ones() -> None:
 
 
 def test_unknown_tags_list_the_available_tag_sets() -> None:
-    with pytest.raises(InputError, match=r"no MetaGraph with tags 'gpu,serve'; available tag sets: \{serve\}"):
+    wanted = r"no MetaGraph with tags 'gpu,serve'; available tag sets: \{serve\}"
+    with pytest.raises(InputError, match=wanted):
         _load("tf_module_dense", tags=["serve", "gpu"])
     with pytest.raises(InputError, match=r"available tag sets: \{\}; \{train\}"):
         _load("tf_tf1_hub_module", tags=["serve"])
@@ -131,7 +135,8 @@ def test_missing_variable_key(tmp_path: Path) -> None:
                     renamed += 1
     assert renamed
     pb.write_bytes(model.SerializeToString())
-    with pytest.raises(InputError, match="checkpoint has no tensor 'dense/bias_renamed' for variable dense/bias"):
+    wanted = "checkpoint has no tensor 'dense/bias_renamed' for variable dense/bias"
+    with pytest.raises(InputError, match=wanted):
         load_saved_model(directory, {"serve"}, "serving_default")
 
 

@@ -601,3 +601,66 @@ def test_function_returning_two_outputs_of_one_node_runs_in_tfjs(tmp_path: Path,
         assert expected == [
             float(v) for v in interpret(g, {"flag": np.array(flag_value), "pair": values}).values()
         ]
+
+
+def _strip_resource_ids(obj: Any) -> Any:
+    # resourceId is TF.js's addition to TensorInfo, not a proto field.
+    if isinstance(obj, dict):
+        return {k: _strip_resource_ids(v) for k, v in obj.items() if k != "resourceId"}
+    return obj
+
+
+def test_topology_and_signature_are_valid_proto3_json(tmp_path: Path) -> None:
+    from google.protobuf import json_format
+
+    from tfjsconv._proto import graph_pb2, meta_graph_pb2
+
+    cases = [_while_graph(), _matmul_graph(), _conv_graph(True, "Relu6")]
+    g, init = _hash_table_parts()
+    for graph in cases:
+        optimize(graph, ConvertOptions())
+    for graph, initializer in [(c, None) for c in cases] + [(g, init)]:
+        model, _ = build_graph_model(graph, ConvertOptions(), initializer=initializer, producer=1994)
+        topology = dict(model["modelTopology"])
+        parsed = json_format.ParseDict(topology, graph_pb2.GraphDef())
+        # The real proto classes print back exactly what was written.
+        assert json_format.MessageToDict(parsed) == topology
+        json_format.ParseDict(_strip_resource_ids(model["signature"]), meta_graph_pb2.SignatureDef())
+        if initializer is not None:
+            json_format.ParseDict(model["modelInitializer"], graph_pb2.GraphDef())
+    while_model, _ = build_graph_model(cases[0], ConvertOptions())
+    parsed = json_format.ParseDict(while_model["modelTopology"], graph_pb2.GraphDef())
+    assert [f.signature.name for f in parsed.library.function] == ["loop_cond", "loop_body"]
+    assert parsed.library.function[1].ret["acc"] == "next_acc"
+
+
+def test_quantized_and_sharded_weights_load_in_tfjs(tmp_path: Path, tfjs: Any) -> None:
+    g = _matmul_graph()
+    x = RNG.standard_normal((3, 4)).astype(np.float32)
+    expected = interpret(g, {"features": x})["scores"]
+    optimize(g, ConvertOptions())
+    out, model = _write(g, tmp_path, quantize_float16=("dense/kernel",), weight_shard_size_bytes=16)
+    group = model["weightsManifest"][0]
+    assert group["paths"] == [f"group1-shard{i}of3.bin" for i in (1, 2, 3)]  # 24 + 12 bytes in 16s
+    kernel = next(w for w in group["weights"] if w["name"] == "dense/kernel")
+    assert kernel["quantization"] == {"dtype": "float16", "original_dtype": "float32"}
+    (got,) = tfjs.run(out, "graph", [("features", x)])
+    np.testing.assert_allclose(got, expected, rtol=2e-3, atol=2e-3)
+
+
+def test_added_identity_never_takes_a_function_argument_name() -> None:
+    body = Graph(name="f")
+    a = placeholder(body, "second", F, [2], function_arg=True)
+    pair = body.add_node("Unpack", [a], {"T": F, "num": 2, "axis": 0}, name="unpack", num_outputs=2)
+    output(body, "first", pair.outputs[0])
+    output(body, "second", pair.outputs[1])
+    g = Graph()
+    x = placeholder(g, "x", F, [2])
+    call = g.add_node("StatelessIf", [const(g, np.array(True), "c"), x],
+                      {"then_branch": FuncAttr("f"), "else_branch": FuncAttr("f")}, name="if", num_outputs=2)
+    g.functions["f"] = body
+    output(g, "y", call.outputs[0])
+    model, _ = build_graph_model(g, ConvertOptions())
+    fdef = model["modelTopology"]["library"]["function"][0]
+    assert fdef["ret"] == {"first": "unpack", "second": "second_1"}
+    assert [n["name"] for n in fdef["nodeDef"]] == ["unpack", "second_1"]

@@ -135,17 +135,77 @@ def is_output(graph: Graph, value: Value) -> bool:
     return any(v is value for _, v in graph.outputs)
 
 
-def replace_node_output(graph: Graph, old: Node, new_values: Sequence[Value]) -> None:
-    """Points every consumer of ``old``'s outputs at ``new_values`` and removes ``old``."""
-    for out, new in zip(old.outputs, new_values):
-        graph.replace_uses(out, new)
-    for other in graph.nodes:
-        if old in other.control_inputs:
-            other.control_inputs = [c for c in other.control_inputs if c is not old]
-            for v in new_values[:1]:
-                if v.producer not in other.control_inputs:
-                    other.control_inputs.append(v.producer)
-    graph.remove_node(old)
+class Editor:
+    """Batched node replacement for one pass over one graph body.
+
+    ``replace`` rewires data and control edges at once but removes the replaced node only in
+    ``finish`` (one sweep over the graph instead of one per node: passes stay linear).  Until then
+    a replaced node has no inputs and no consumers; ``alive`` tells passes to skip it.
+    """
+
+    def __init__(self, graph: Graph) -> None:
+        self.graph = graph
+        self.doomed: dict[int, Node] = {}
+        self._dependents: Optional[dict[int, list[Node]]] = None
+
+    def alive(self, node: Node) -> bool:
+        return id(node) not in self.doomed and self.graph.get(node.name) is node
+
+    def control_dependents(self, node: Node) -> list[Node]:
+        """Live nodes that list ``node`` among their control inputs."""
+        if self._dependents is None:
+            self._dependents = {}
+            for other in self.graph.nodes:
+                for dep in other.control_inputs:
+                    self._dependents.setdefault(id(dep), []).append(other)
+        found = self._dependents.get(id(node), [])
+        return [n for n in found if id(n) not in self.doomed and any(c is node for c in n.control_inputs)]
+
+    def add_control(self, node: Node, dep: Node) -> None:
+        if dep is node or any(c is dep for c in node.control_inputs):
+            return
+        node.control_inputs.append(dep)
+        if self._dependents is not None:
+            self._dependents.setdefault(id(dep), []).append(node)
+
+    def drop_control(self, node: Node, dep: Node) -> None:
+        node.control_inputs = [c for c in node.control_inputs if c is not dep]
+
+    def replace(self, old: Node, new_values: Sequence[Value], *, keep_controls: bool = False) -> None:
+        """Consumers of ``old``'s outputs read ``new_values``; nodes that waited for ``old`` wait for
+        the first new producer.  ``keep_controls``: the new producers also take over ``old``'s own
+        control inputs (a fused node must wait for what each node it replaces waited for)."""
+        producers = list({id(v.producer): v.producer for v in new_values}.values())
+        if keep_controls:
+            for producer in producers:
+                for dep in old.control_inputs:
+                    self.add_control(producer, dep)
+        for out, new in zip(old.outputs, new_values):
+            self.graph.replace_uses(out, new)
+        for other in self.control_dependents(old):
+            self.drop_control(other, old)
+            for producer in producers[:1]:
+                self.add_control(other, producer)
+        self.graph.set_inputs(old, [])
+        old.control_inputs = []
+        self.doomed[id(old)] = old
+
+    def remove(self, old: Node) -> None:
+        """Removes a node whose outputs nobody reads (its control dependents simply lose it)."""
+        for other in self.control_dependents(old):
+            self.drop_control(other, old)
+        self.graph.set_inputs(old, [])
+        old.control_inputs = []
+        self.doomed[id(old)] = old
+
+    def finish(self) -> bool:
+        """Removes the replaced nodes; True when anything was replaced."""
+        if self.doomed:
+            self.graph.remove_nodes(list(self.doomed.values()))
+        changed = bool(self.doomed)
+        self.doomed = {}
+        self._dependents = None
+        return changed
 
 
 def take_name(graph: Graph, node: Node) -> str:

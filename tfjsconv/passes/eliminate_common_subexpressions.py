@@ -9,7 +9,7 @@ import numpy as np
 
 from ..ir.graph import Graph, LazyArray, Node
 from ..ir.types import FuncAttr
-from .base import GraphPass, PassContext, is_output, register_pass, replace_node_output
+from .base import Editor, GraphPass, PassContext, is_output, register_pass
 
 # Each execution makes something new or observes the outside world: never merged.
 _UNIQUE = frozenset({
@@ -64,6 +64,7 @@ class EliminateCommonSubexpressions(GraphPass):
     def run_body(self, graph: Graph, ctx: PassContext, *, is_main: bool) -> bool:
         seen: dict[tuple, Node] = {}
         changed = False
+        ed = Editor(graph)
         graph.toposort()  # a node's inputs are merged before the node itself is keyed
         for node in list(graph.nodes):
             if is_main and any(is_output(graph, v) for v in node.outputs):
@@ -77,6 +78,6 @@ class EliminateCommonSubexpressions(GraphPass):
                 continue
             if node.op == "Const" and not np.array_equal(kept.attrs["value"], node.attrs["value"]):
                 continue
-            replace_node_output(graph, node, kept.outputs)
+            ed.replace(node, kept.outputs)
             changed = True
-        return changed
+        return ed.finish() or changed

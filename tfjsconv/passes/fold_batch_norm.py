@@ -16,13 +16,13 @@ from ..ir.graph import Graph, Node, Value
 from ..ir.types import DType
 from ..ops.kernels.registry import text
 from .base import (
+    Editor,
     GraphPass,
     PassContext,
     add,
     add_const,
     const_of,
     register_pass,
-    replace_node_output,
     take_name,
 )
 from .fusion_util import channel_vector, sole_use
@@ -52,7 +52,8 @@ def _source(graph: Graph, bn: Node, is_main: bool) -> Optional[tuple[Node, Optio
     return node, bias_node, bias
 
 
-def _fold(graph: Graph, bn: Node, is_main: bool) -> bool:
+def _fold(ed: Editor, bn: Node, is_main: bool) -> bool:
+    graph = ed.graph
     if bool(bn.attrs.get("is_training", False)) or text(bn.attrs.get("data_format", b"NHWC")) != "NHWC":
         return False
     if any(v.uses for v in bn.outputs[1:]) or any(v is o for _, v in graph.outputs for o in bn.outputs[1:]):
@@ -89,10 +90,10 @@ def _fold(graph: Graph, bn: Node, is_main: bool) -> bool:
     name = take_name(graph, bn)
     biased = add(graph, "BiasAdd", [new_conv, offsets], {"T": dtype, "data_format": b"NHWC"},
                  name=name, like=out)
-    replace_node_output(graph, bn, [biased] + [biased] * (len(bn.outputs) - 1))
+    ed.replace(bn, [biased] * len(bn.outputs), keep_controls=True)
     if bias_node is not None:
-        replace_node_output(graph, bias_node, [biased])
-    replace_node_output(graph, conv, [new_conv])
+        ed.replace(bias_node, [biased], keep_controls=True)
+    ed.replace(conv, [new_conv], keep_controls=True)
     return True
 
 
@@ -102,11 +103,12 @@ class FoldBatchNorm(GraphPass):
 
     def run_body(self, graph: Graph, ctx: PassContext, *, is_main: bool) -> bool:
         changed = False
+        ed = Editor(graph)
         for node in list(graph.nodes):
-            if node.op in _BN and graph.get(node.name) is node:
-                if _fold(graph, node, is_main):
+            if node.op in _BN and ed.alive(node):
+                if _fold(ed, node, is_main):
                     changed = True
                 else:
                     ctx.warn(f"batch norm {node.name} was not folded (no constant conv input); "
                              "it stays a FusedBatchNorm op")
-        return changed
+        return ed.finish() or changed

@@ -12,7 +12,7 @@ import numpy as np
 from ..ir.graph import Graph, LazyArray, Node
 from ..ir.types import DType
 from ..ops.kernels import NotComputable, get_kernel
-from .base import GraphPass, PassContext, register_pass, replace_node_output, take_name
+from .base import Editor, GraphPass, PassContext, register_pass, take_name
 
 # Never folded even with constant inputs: they are inputs, random, stateful or frame-dependent.
 _NEVER = frozenset({
@@ -51,6 +51,7 @@ class FoldConstants(GraphPass):
 
     def run_body(self, graph: Graph, ctx: PassContext, *, is_main: bool) -> bool:
         changed = False
+        ed = Editor(graph)
         for node in list(graph.nodes):
             results = _fold(node, ctx)
             if results is None:
@@ -68,6 +69,6 @@ class FoldConstants(GraphPass):
                     result = result.astype(dtype.numpy)
                 const_name = name if i == 0 else graph.unique_name(f"{name}/output_{i}")
                 new_values.append(graph.add_const(result, name=const_name, dtype=dtype).outputs[0])
-            replace_node_output(graph, node, new_values)
+            ed.replace(node, new_values)
             changed = True
-        return changed
+        return ed.finish() or changed

@@ -12,7 +12,7 @@ from typing import Optional
 
 from ..ir.graph import Graph, Node
 from ..ops.kernels.registry import text
-from .base import GraphPass, PassContext, add, register_pass, replace_node_output, take_name
+from .base import Editor, GraphPass, PassContext, add, register_pass, take_name
 from .fusion_util import CONV_MATMUL_ACTIVATIONS, DEPTHWISE_ACTIVATIONS, as_bias_add, fused_attrs, sole_use
 
 _FUSED = {"Conv2D": "_FusedConv2D", "DepthwiseConv2dNative": "FusedDepthwiseConv2dNative"}
@@ -25,8 +25,9 @@ class FuseConvBiasActivation(GraphPass):
 
     def run_body(self, graph: Graph, ctx: PassContext, *, is_main: bool) -> bool:
         changed = False
+        ed = Editor(graph)
         for node in list(graph.nodes):
-            if graph.get(node.name) is not node:  # removed by an earlier fusion of this loop
+            if not ed.alive(node):  # removed by an earlier fusion of this loop
                 continue
             match = as_bias_add(graph, node, frozenset(_FUSED), is_main)
             if match is None:
@@ -48,9 +49,9 @@ class FuseConvBiasActivation(GraphPass):
             name = take_name(graph, last)
             fused = add(graph, _FUSED[conv.op], [conv.inputs[0], conv.inputs[1], bias], attrs, name=name,
                         like=out, device=conv.device)
-            replace_node_output(graph, last, [fused])
+            ed.replace(last, [fused], keep_controls=True)
             if activation is not None:
-                replace_node_output(graph, node, [fused])
-            replace_node_output(graph, conv, [fused])
+                ed.replace(node, [fused], keep_controls=True)
+            ed.replace(conv, [fused], keep_controls=True)
             changed = True
-        return changed
+        return ed.finish() or changed

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Optional
 
 from ..ir.graph import Graph, Node
-from .base import GraphPass, PassContext, add, register_pass, replace_node_output, take_name
+from .base import Editor, GraphPass, PassContext, add, register_pass, take_name
 from .fusion_util import CONV_MATMUL_ACTIVATIONS, as_bias_add, fused_attrs, is_float, sole_use
 
 
@@ -19,8 +19,9 @@ class FuseMatmulBiasActivation(GraphPass):
 
     def run_body(self, graph: Graph, ctx: PassContext, *, is_main: bool) -> bool:
         changed = False
+        ed = Editor(graph)
         for node in list(graph.nodes):
-            if graph.get(node.name) is not node:
+            if not ed.alive(node):
                 continue
             match = as_bias_add(graph, node, frozenset({"MatMul"}), is_main)
             if match is None:
@@ -42,9 +43,9 @@ class FuseMatmulBiasActivation(GraphPass):
             name = take_name(graph, last)
             fused = add(graph, "_FusedMatMul", [matmul.inputs[0], matmul.inputs[1], bias], attrs, name=name,
                         like=out, device=matmul.device)
-            replace_node_output(graph, last, [fused])
+            ed.replace(last, [fused], keep_controls=True)
             if activation is not None:
-                replace_node_output(graph, node, [fused])
-            replace_node_output(graph, matmul, [fused])
+                ed.replace(node, [fused], keep_controls=True)
+            ed.replace(matmul, [fused], keep_controls=True)
             changed = True
-        return changed
+        return ed.finish() or changed

@@ -13,13 +13,13 @@ from ..ir.graph import Graph, Node, Value
 from ..ir.types import DType
 from ..ops.kernels.registry import text
 from .base import (
+    Editor,
     GraphPass,
     PassContext,
     add,
     add_const,
     const_of,
     register_pass,
-    replace_node_output,
     take_name,
 )
 from .fusion_util import sole_use
@@ -66,7 +66,8 @@ def _match(node: Node) -> Optional[tuple[Value, np.ndarray]]:
     return None
 
 
-def _into_fused(graph: Graph, prelu: Node, is_main: bool) -> bool:
+def _into_fused(ed: Editor, prelu: Node, is_main: bool) -> bool:
+    graph = ed.graph
     y = prelu.inputs[0]
     fused = y.producer
     if fused.op not in _FUSED or sole_use(graph, y, is_main) is not prelu:
@@ -81,8 +82,8 @@ def _into_fused(graph: Graph, prelu: Node, is_main: bool) -> bool:
     name = take_name(graph, prelu)
     merged = add(graph, fused.op, list(fused.inputs) + [prelu.inputs[1]], attrs, name=name, like=out,
                  device=fused.device)
-    replace_node_output(graph, prelu, [merged])
-    replace_node_output(graph, fused, [merged])
+    ed.replace(prelu, [merged], keep_controls=True)
+    ed.replace(fused, [merged], keep_controls=True)
     return True
 
 
@@ -92,11 +93,12 @@ class FusePrelu(GraphPass):
 
     def run_body(self, graph: Graph, ctx: PassContext, *, is_main: bool) -> bool:
         changed = False
+        ed = Editor(graph)
         for node in list(graph.nodes):
-            if graph.get(node.name) is not node:
+            if not ed.alive(node):
                 continue
             if node.op == "Prelu":
-                changed |= _into_fused(graph, node, is_main)
+                changed |= _into_fused(ed, node, is_main)
                 continue
             match = _match(node)
             if match is None:
@@ -107,6 +109,6 @@ class FusePrelu(GraphPass):
             name = take_name(graph, node)
             alpha_value = add_const(graph, alpha, f"{name}/alpha", dtype)
             prelu = add(graph, "Prelu", [x, alpha_value], {"T": dtype}, name=name, like=out)
-            replace_node_output(graph, node, [prelu])
+            ed.replace(node, [prelu], keep_controls=True)
             changed = True
-        return changed
+        return ed.finish() or changed

@@ -12,7 +12,7 @@ from typing import Optional
 
 from ..ir.graph import Graph, Node, Value
 from ..ops.kernels.registry import text
-from .base import GraphPass, PassContext, add, const_of, register_pass, replace_node_output, take_name
+from .base import Editor, GraphPass, PassContext, add, const_of, register_pass, take_name
 from .fusion_util import bias_length, sole_use
 
 
@@ -47,7 +47,8 @@ def _match(graph: Graph, node: Node, is_main: bool) -> Optional[tuple[Node, Valu
     return None
 
 
-def _hoist(graph: Graph, node: Node, is_main: bool) -> bool:
+def _hoist(ed: Editor, node: Node, is_main: bool) -> bool:
+    graph = ed.graph
     match = _match(graph, node, is_main)
     if match is None:
         return False
@@ -67,8 +68,8 @@ def _hoist(graph: Graph, node: Node, is_main: bool) -> bool:
     hoisted = graph.unique_name(f"{name}/hoisted")
     biased = add(graph, "BiasAdd", [reshape.inputs[0], bias], attrs, name=hoisted, like=reshape.inputs[0])
     reshaped = add(graph, "Reshape", [biased, reshape.inputs[1]], dict(reshape.attrs), name=name, like=out)
-    replace_node_output(graph, node, [reshaped])
-    replace_node_output(graph, reshape, [reshaped])
+    ed.replace(node, [reshaped], keep_controls=True)
+    ed.replace(reshape, [reshaped], keep_controls=True)
     return True
 
 
@@ -78,9 +79,10 @@ class HoistBiasAdd(GraphPass):
 
     def run_body(self, graph: Graph, ctx: PassContext, *, is_main: bool) -> bool:
         changed = False
+        ed = Editor(graph)
         for node in list(graph.nodes):
-            if graph.get(node.name) is node and node.op in ("BiasAdd", "Add", "AddV2"):
-                changed |= _hoist(graph, node, is_main)
-        return changed
+            if ed.alive(node) and node.op in ("BiasAdd", "Add", "AddV2"):
+                changed |= _hoist(ed, node, is_main)
+        return ed.finish() or changed
 
 

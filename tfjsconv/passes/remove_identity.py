@@ -8,32 +8,25 @@ In the main graph a node producing a graph output stays: its name is the output'
 from __future__ import annotations
 
 from ..ir.graph import Graph, Node
-from .base import GraphPass, PassContext, is_output, register_pass
+from .base import Editor, GraphPass, PassContext, is_output, register_pass
 
 PASS_THROUGH = frozenset({"Identity", "IdentityN", "Snapshot", "StopGradient", "PreventGradient"})
 
 
-def _bypass(graph: Graph, node: Node) -> None:
+def bypass(ed: Editor, node: Node) -> None:
+    """Consumers read the node's inputs; its control edges are passed on; the node goes."""
     sources = [v.producer for v in node.inputs]
     for out, src in zip(node.outputs, node.inputs):
         consumers = [n for n, _ in out.uses]
-        graph.replace_uses(out, src)
+        ed.graph.replace_uses(out, src)
         for consumer in consumers:  # keep the ordering the node's control inputs imposed
             for dep in node.control_inputs:
-                if dep not in consumer.control_inputs and dep is not consumer:
-                    consumer.control_inputs.append(dep)
-    for other in graph.nodes:
-        if node in other.control_inputs:
-            kept = [c for c in other.control_inputs if c is not node]
-            for dep in sources + list(node.control_inputs):
-                if dep not in kept and dep is not other:
-                    kept.append(dep)
-            other.control_inputs = kept
-    graph.remove_node(node)
-
-
-def _has_control_dependents(graph: Graph, node: Node) -> bool:
-    return any(node in other.control_inputs for other in graph.nodes)
+                ed.add_control(consumer, dep)
+    for other in ed.control_dependents(node):
+        ed.drop_control(other, node)
+        for dep in sources + list(node.control_inputs):
+            ed.add_control(other, dep)
+    ed.remove(node)
 
 
 @register_pass
@@ -41,7 +34,7 @@ class RemoveIdentity(GraphPass):
     name = "remove_identity"
 
     def run_body(self, graph: Graph, ctx: PassContext, *, is_main: bool) -> bool:
-        changed = False
+        ed = Editor(graph)
         for node in list(graph.nodes):
             if node.op == "NoOp" or node.op in PASS_THROUGH:
                 if node.op != "NoOp" and len(node.outputs) > len(node.inputs):
@@ -50,10 +43,9 @@ class RemoveIdentity(GraphPass):
                     continue
                 if any(v.uses or is_output(graph, v) for v in node.outputs[len(node.inputs):]):
                     continue
-                if any(v.index != 0 for v in node.inputs) and _has_control_dependents(graph, node):
+                if any(v.index != 0 for v in node.inputs) and ed.control_dependents(node):
                     # "^node" names a node, i.e. its output 0 (TF.js reads it so): a dependency on
                     # Identity(switch:1) must not become one on switch:0 (TF1 cond pivots).
                     continue
-                _bypass(graph, node)
-                changed = True
-        return changed
+                bypass(ed, node)
+        return ed.finish()

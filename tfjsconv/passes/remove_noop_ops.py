@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir.graph import Graph, Node
-from .base import GraphPass, PassContext, const_of, is_output, register_pass, replace_node_output
+from .base import Editor, GraphPass, PassContext, const_of, is_output, register_pass
 
 
 def _is_noop(node: Node) -> bool:
@@ -26,11 +26,12 @@ class RemoveNoopOps(GraphPass):
 
     def run_body(self, graph: Graph, ctx: PassContext, *, is_main: bool) -> bool:
         changed = False
+        ed = Editor(graph)
         for node in list(graph.nodes):
             if not _is_noop(node) or node.control_inputs:
                 continue
             if is_main and is_output(graph, node.outputs[0]):
                 continue  # the output keeps its node (and name)
-            replace_node_output(graph, node, [node.inputs[0]])
+            ed.replace(node, [node.inputs[0]])
             changed = True
-        return changed
+        return ed.finish() or changed

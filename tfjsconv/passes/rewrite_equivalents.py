@@ -13,9 +13,9 @@ import numpy as np
 
 from ..ir.graph import Graph, Node
 from ..ir.types import DType
-from .base import GraphPass, PassContext, add, add_const, register_pass, replace_node_output, take_name
+from .base import Editor, GraphPass, PassContext, add, add_const, register_pass, take_name
 
-Rewrite = Callable[[Graph, Node], bool]
+Rewrite = Callable[[Editor, Node], bool]
 _REWRITES: dict[str, Rewrite] = {}
 
 
@@ -30,7 +30,8 @@ def rewrite(op: str) -> Callable[[Rewrite], Rewrite]:
 
 
 @rewrite("Softsign")
-def _softsign(graph: Graph, node: Node) -> bool:
+def _softsign(ed: Editor, node: Node) -> bool:
+    graph = ed.graph
     dtype = node.attrs.get("T", DType.FLOAT)
     out, x = node.outputs[0], node.inputs[0]
     name = take_name(graph, node)
@@ -38,18 +39,18 @@ def _softsign(graph: Graph, node: Node) -> bool:
     abs_x = add(graph, "Abs", [x], {"T": dtype}, name=f"{name}/Abs", like=out)
     denom = add(graph, "AddV2", [one, abs_x], {"T": dtype}, name=f"{name}/add", like=out)
     result = add(graph, "RealDiv", [x, denom], {"T": dtype}, name=name, like=out)
-    replace_node_output(graph, node, [result])
+    ed.replace(node, [result], keep_controls=True)
     return True
 
 
 @rewrite("Inv")
-def _inv(graph: Graph, node: Node) -> bool:
+def _inv(ed: Editor, node: Node) -> bool:
     node.op = "Reciprocal"
     return True
 
 
 @rewrite("BatchMatMulV3")
-def _batch_matmul_v3(graph: Graph, node: Node) -> bool:
+def _batch_matmul_v3(ed: Editor, node: Node) -> bool:
     ta, tb, tout = (node.attrs.get(k) for k in ("Ta", "Tb", "Tout"))
     if not (ta == tb == tout) or ta is None:
         return False
@@ -65,8 +66,9 @@ class RewriteEquivalents(GraphPass):
 
     def run_body(self, graph: Graph, ctx: PassContext, *, is_main: bool) -> bool:
         changed = False
+        ed = Editor(graph)
         for node in list(graph.nodes):
             fn = _REWRITES.get(node.op)
-            if fn is not None and fn(graph, node):
+            if fn is not None and fn(ed, node):
                 changed = True
-        return changed
+        return ed.finish() or changed

@@ -6,7 +6,7 @@ import numpy as np
 
 from ..ir.graph import Graph
 from ..ir.types import DType
-from .base import GraphPass, PassContext, add, add_const, register_pass, replace_node_output, take_name
+from .base import Editor, GraphPass, PassContext, add, add_const, register_pass, take_name
 
 
 @register_pass
@@ -15,6 +15,7 @@ class RewriteErfc(GraphPass):
 
     def run_body(self, graph: Graph, ctx: PassContext, *, is_main: bool) -> bool:
         changed = False
+        ed = Editor(graph)
         for node in graph.find("Erfc"):
             dtype = node.attrs.get("T", DType.FLOAT)
             out = node.outputs[0]
@@ -22,6 +23,6 @@ class RewriteErfc(GraphPass):
             one = add_const(graph, np.array(1, dtype=dtype.numpy), f"{name}/one", dtype)
             erf = add(graph, "Erf", [node.inputs[0]], {"T": dtype}, name=f"{name}/Erf", like=out)
             sub = add(graph, "Sub", [one, erf], {"T": dtype}, name=name, like=out)
-            replace_node_output(graph, node, [sub])
+            ed.replace(node, [sub], keep_controls=True)
             changed = True
-        return changed
+        return ed.finish() or changed

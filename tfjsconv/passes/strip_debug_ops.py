@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from ..ir.graph import Graph
 from ..ops.registry import DEBUG_OPS
-from .base import GraphPass, PassContext, register_pass
-from .remove_identity import _bypass
+from .base import Editor, GraphPass, PassContext, register_pass
+from .remove_identity import bypass
 
 
 @register_pass
@@ -18,21 +18,17 @@ class StripDebugOps(GraphPass):
         return super().run(graph, ctx)
 
     def run_body(self, graph: Graph, ctx: PassContext, *, is_main: bool) -> bool:
-        changed = False
+        ed = Editor(graph)
         for node in list(graph.nodes):
             if node.op not in DEBUG_OPS:
                 continue
             if node.op in ("Assert", "PrintV2"):
                 # No data output: only control edges point at it.  Assert's inputs must not be
-                # kept alive through those edges, so drop them rather than forward them.
-                for other in graph.nodes:
-                    if node in other.control_inputs:
-                        other.control_inputs = [c for c in other.control_inputs if c is not node]
+                # kept alive through those edges, so they are dropped rather than forwarded.
                 if any(v.uses for v in node.outputs):
                     continue
-                graph.remove_node(node)
+                ed.remove(node)
             else:  # CheckNumerics / Print forward their first input
                 graph.set_inputs(node, node.inputs[:1])
-                _bypass(graph, node)
-            changed = True
-        return changed
+                bypass(ed, node)
+        return ed.finish()

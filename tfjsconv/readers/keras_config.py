@@ -1,10 +1,11 @@
 """Keras model configs -> the Keras 2 form tfjs-layers 4.22 deserializes (FORMATS.md §4.4, §5.5).
 
-The same pass serves tf-keras 2 and Keras 3 files: every rewrite below is a no-op on a config that is
-already in Keras 2 form, so the writer's version is only consulted where the two disagree on
-meaning (Keras 3's ``hard_sigmoid``).  Everything TF.js would refuse at load time - or, worse, load
-and compute differently - is collected while walking and reported together before any output
-exists.  Nothing in a config is ever executed: a ``Lambda`` layer is refused, not unmarshalled.
+The same pass serves tf-keras 2 and Keras 3 files: the rewrites are no-ops on a config already in
+Keras 2 form, and the writer's version is only consulted where the two disagree on meaning (node
+numbering of nested models, Bidirectional's inner layer name, Keras 3's ``hard_sigmoid``).
+Everything TF.js would refuse at load time - or, worse, load and compute differently - is collected
+while walking and reported together before any output exists.  Nothing in a config is ever
+executed: a ``Lambda`` layer is refused, not unmarshalled.
 """
 
 from __future__ import annotations
@@ -201,11 +202,50 @@ def _gru(name: str, cls: str, config: JsonDict, found: _Findings) -> None:
                                   "build the GRU with reset_after=False")
 
 
+@_fix("BatchNormalization")
+def _batch_norm(name: str, cls: str, config: JsonDict, found: _Findings) -> None:
+    if config.get("renorm"):  # extra renorm variables TF.js has no slot for
+        found.refuse(name, cls, "renorm=True is not supported by TF.js")
+
+
+@_fix("LayerNormalization")
+def _layer_norm(name: str, cls: str, config: JsonDict, found: _Findings) -> None:
+    if config.get("rms_scaling"):  # Keras 3 option; TF.js would silently compute plain LayerNorm
+        found.refuse(name, cls, "rms_scaling=True is not supported by TF.js")
+
+
+@_fix("GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalMaxPooling1D", "GlobalMaxPooling2D")
+def _global_pooling(name: str, cls: str, config: JsonDict, found: _Findings) -> None:
+    if config.get("keepdims"):  # TF.js always drops the pooled axes: the output shape would differ
+        found.refuse(name, cls, "keepdims=True is not supported by TF.js")
+    config.pop("keepdims", None)
+
+
+# Registered by tfjs-layers 4.22 but unusable in a loaded model (observed with real Keras 3 files).
+_BROKEN_IN_TFJS = {
+    "Resizing": "TF.js 4.22's Resizing fails at predict time (its call gets the input as a list) and "
+                "would resize with align_corners=True",
+    "CenterCrop": "TF.js 4.22's CenterCrop reports its output shape as the model's input shape, so "
+                  "predict rejects real inputs",
+    "CategoryEncoding": "TF.js 4.22's CategoryEncoding reports its output shape as the model's input "
+                        "shape, so predict rejects real inputs",
+}
+
+
+@_fix(*_BROKEN_IN_TFJS)
+def _broken(name: str, cls: str, config: JsonDict, found: _Findings) -> None:
+    found.refuse(name, cls, _BROKEN_IN_TFJS[cls])
+
+
 @_fix("UpSampling2D")
 def _upsampling(name: str, cls: str, config: JsonDict, found: _Findings) -> None:
-    if config.get("interpolation", "nearest") not in ("nearest", "bilinear"):
-        found.refuse(name, "UpSampling2D", f"interpolation={config['interpolation']!r} is not supported "
-                                           "by TF.js (nearest, bilinear)")
+    interpolation = config.get("interpolation", "nearest")
+    if interpolation == "bilinear":
+        # TF.js 4.22 resizes without half-pixel centers; Keras uses them: outputs differ (observed).
+        found.refuse(name, cls, "interpolation='bilinear' computes different values in TF.js 4.22 "
+                                "(no half-pixel centers); use 'nearest'")
+    elif interpolation != "nearest":
+        found.refuse(name, cls, f"interpolation={interpolation!r} is not supported by TF.js")
 
 
 @_fix("Bidirectional")
@@ -431,7 +471,7 @@ def translate_model_config(model_config: JsonDict, path: Optional[Path] = None,
                            keras3: bool = False) -> TranslatedConfig:
     """Returns the tfjs-layers form of ``model_config`` or raises, listing every problem at once.
 
-    ``keras3`` says the file was written by Keras 3; it only changes how ambiguous names are read.
+    ``keras3`` says the file was written by Keras 3 (see the module docstring for what that changes).
     """
     if not isinstance(model_config, dict) or "class_name" not in model_config or "config" not in model_config:
         raise InputError("model_config is not a Keras {class_name, config} object", path)
@@ -448,5 +488,6 @@ def translate_model_config(model_config: JsonDict, path: Optional[Path] = None,
             detail += "; " + _LAMBDA_REASON
         raise UnsupportedLayersError(found.unknown, path, detail=detail)
     if found.unsupported:
-        raise UnsupportedError("TF.js cannot load this model as saved: " + "; ".join(found.unsupported), path)
+        raise UnsupportedError("TF.js cannot load or run this model as saved: "
+                               + "; ".join(found.unsupported), path)
     return TranslatedConfig(config, dict(found.layer_classes), frozen_models, tuple(found.warnings))

@@ -155,6 +155,21 @@ def _object_weights(group: h5py.Group, name: str, scope: str, class_key: str, co
         for var, dataset in zip(_variable_names(class_key, name, len(tensors), config, ctx.path), tensors):
             full = f"{scope}{name}/{var}"
             yield H5Weight(full, _lazy(dataset, ctx.path, full))
+    cells = cell.get("cells") if isinstance(cell, h5py.Group) else None
+    if isinstance(cells, h5py.Group):
+        # RNN([cell, ...]): TF.js scopes the stacked cells as RNNCell_0, RNNCell_1, ... under the layer.
+        cell_entry = (config or {}).get("cell")
+        entries = (cell_entry or {}).get("config", {}).get("cells") if isinstance(cell_entry, dict) else None
+        if isinstance(entries, list) and entries:
+            keyed = list(zip(_sibling_keys(entries), entries))
+        else:
+            keyed = [(key, None) for key in _natural(cells.keys())]
+        for index, (key, entry) in enumerate(keyed):
+            sub = cells.get(key)
+            if isinstance(sub, h5py.Group):
+                cell_key, cell_config = _entry_key(entry, sub)
+                yield from _object_weights(sub, f"RNNCell_{index}", f"{scope}{name}/", cell_key, cell_config,
+                                           ctx)
     wrapped = (config or {}).get("layer")
     wrapped = wrapped if isinstance(wrapped, dict) else None
     for attr, prefix in (("forward_layer", "forward_"), ("backward_layer", "backward_")):
@@ -174,8 +189,15 @@ def _object_weights(group: h5py.Group, name: str, scope: str, class_key: str, co
 
 def _layer_weights(group: h5py.Group, key: str, ctx: _Context) -> Iterator[tuple[str, H5Weight]]:
     """(top-level layer name, weight) pairs of one ``layers/<key>`` group."""
-    # The `name` attribute (Keras >= 3.6) is authoritative; the positional rule covers older files.
-    name = _real_name(group, "") or ctx.keys.get(group.name) or key
+    # The `name` attribute (Keras >= 3.6) is authoritative; the positional rule covers older files
+    # when the config is at hand.  Without either, `dense_1` need not be the layer's name.
+    name = _real_name(group, "") or ctx.keys.get(group.name) or ""
+    if not name:
+        if _count_datasets(group):
+            raise InputError(f"{group.name!r} carries no layer name (Keras < 3.6 and tf-keras do not store "
+                             "one), so its weights cannot be matched to TF.js layers without the model "
+                             "config; convert the full model (.keras or .h5) instead", ctx.path)
+        name = key
     entry = ctx.configs.get(name)
     class_key, config = _entry_key(entry, group) if entry is not None else (_strip_index(key), None)
     nested = group.get("layers")
@@ -189,6 +211,18 @@ def _layer_weights(group: h5py.Group, key: str, ctx: _Context) -> Iterator[tuple
         return
     for weight in _object_weights(group, name, "", class_key, config, ctx):
         yield name, weight
+
+
+def _sibling_keys(entries: list[Any]) -> list[str]:
+    """Weights-file keys of sibling objects: snake-cased class names made unique in list order."""
+    used: dict[str, int] = {}
+    keys = []
+    for entry in entries:
+        base = snake_case(str(entry.get("class_name") if isinstance(entry, dict) else "object"))
+        count = used.get(base, 0)
+        used[base] = count + 1
+        keys.append(base if count == 0 else f"{base}_{count}")
+    return keys
 
 
 def _config_index(model_config: Optional[JsonDict]) -> tuple[dict[str, JsonDict], dict[str, str]]:
@@ -207,12 +241,7 @@ def _config_index(model_config: Optional[JsonDict]) -> tuple[dict[str, JsonDict]
         if (entry.get("class_name") == "Sequential" and siblings
                 and siblings[0].get("class_name") == "InputLayer"):
             siblings = siblings[1:]  # Sequential.layers does not list its InputLayer
-        used: dict[str, int] = {}
-        for layer in siblings:
-            base = snake_case(str(layer.get("class_name")))
-            count = used.get(base, 0)
-            used[base] = count + 1
-            key = base if count == 0 else f"{base}_{count}"
+        for key, layer in zip(_sibling_keys(siblings), siblings):
             name = layer.get("name") or layer.get("config", {}).get("name")
             if isinstance(name, str):
                 configs.setdefault(name, layer)
@@ -240,10 +269,23 @@ def read_v3_weights(root: h5py.Group, path: Path,
     by_layer: dict[str, list[H5Weight]] = {}
     for key in ordered:
         child = layers_group[key]
-        if isinstance(child, h5py.Group):
-            for owner, weight in _layer_weights(child, key, ctx):
-                by_layer.setdefault(owner, []).append(weight)
+        if not isinstance(child, h5py.Group):
+            continue
+        found = list(_layer_weights(child, key, ctx))
+        stored = _count_datasets(child)
+        if len(found) != stored:
+            # Never drop variables silently: TF.js would fail on them later, or worse, keep initial values.
+            raise InputError(f"layers/{key} stores {stored} variables but tfjsconv could name only "
+                             f"{len(found)} of them for TF.js", path)
+        for owner, weight in found:
+            by_layer.setdefault(owner, []).append(weight)
     return tuple(H5Layer(name, tuple(weights)) for name, weights in by_layer.items())
+
+
+def _count_datasets(group: h5py.Group) -> int:
+    datasets: list[str] = []
+    group.visititems(lambda name, obj: datasets.append(name) if isinstance(obj, h5py.Dataset) else None)
+    return len(datasets)
 
 
 def _natural(keys: Any) -> list[str]:

@@ -210,7 +210,8 @@ class ResourceFreezer:
         self.library = main.functions
         self.owned: set[str] = set()
 
-    def freeze(self, graph: Graph, resource: Value, value: Value, dtype: DType, shape: Optional[Shape]) -> None:
+    def freeze(self, graph: Graph, resource: Value, value: Value, dtype: DType,
+               shape: Optional[Shape]) -> None:
         doomed: list[Node] = []
         self._rewrite(graph, resource, value, dtype, shape, doomed, set())
         _remove_dead(graph, doomed)
@@ -247,7 +248,8 @@ class ResourceFreezer:
             elif op in _ASSIGN_OPS:
                 doomed.append(consumer)
             elif op in _WHILE_OPS:
-                self._retype_call(graph, consumer, position, value, dtype, shape, ("cond", "body"), position, "T")
+                self._retype_call(graph, consumer, position, value, dtype, shape, ("cond", "body"),
+                                  position, "T")
                 self._rewrite(graph, consumer.output(position), value, dtype, shape, doomed, visited)
             elif op in _IF_OPS:
                 if position == 0:
@@ -276,7 +278,8 @@ class ResourceFreezer:
         graph.replace_uses(node.output(0), new.output(0))
 
     def _retype_call(self, graph: Graph, call: Node, position: int, value: Value, dtype: DType,
-                     shape: Optional[Shape], func_attrs: tuple[str, ...], arg_index: int, type_attr: str) -> None:
+                     shape: Optional[Shape], func_attrs: tuple[str, ...], arg_index: int,
+                     type_attr: str) -> None:
         graph.set_input(call, position, value)
         types = list(call.attrs.get(type_attr, []))
         if arg_index < len(types):

@@ -52,6 +52,8 @@ class FunctionLibrary:
         out: list[Any] = []
         call_outputs: dict[str, list[str]] = {}
         calls = {nd.name for nd in node_defs if self.callee(nd) is not None}
+        if not calls:  # nothing to inline (frozen graphs): skip copying the (maybe large) NodeDefs
+            return list(node_defs)
 
         def remap(name: str) -> Optional[str]:
             if name.startswith("^"):

@@ -1,15 +1,20 @@
 """Output-argument tables of TF ops: what ``node:out_arg:i`` means as a flat output index.
 
-Sources, in order (FORMATS §3.4): the MetaGraph's ``stripped_op_list`` (every primitive op the graph
-and its functions use), the signatures of library functions (a node whose op is a function name),
-then a built-in table for GraphDefs that come without op lists (frozen ``.pb`` files).  The
-stripped op list also gives the default values of attrs that TF2 exports leave out.
+Sources, in order (FORMATS §3.4): the MetaGraph's ``stripped_op_list``, the signatures of library
+functions (a node whose op is a function name), then built-in tables (``tf_op_outputs.json``: the
+output args of every op TensorFlow 2.21 registers; ``tf_op_defaults.json``: attr defaults of the ops
+TF.js runs).  The built-ins matter because frozen ``.pb`` files carry no op list and a SavedModel's
+stripped op list leaves out ops used only inside While/If bodies (*observed*: TensorListGetItem in
+a tf-keras LSTM).  Default attr values refill what TF2 exports strip.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Optional
 
 from ..ir.types import DType
@@ -25,80 +30,61 @@ class OutArg:
 
 
 def _arg(spec: str) -> OutArg:
-    """Built-in table notation: ``name``, ``name*number_attr`` or ``name[type_list_attr]``."""
+    """Table notation: ``name``, then ``*number_attr`` or ``[type_list_attr]``, then ``=type`` (a
+    DataType number) or ``@type_attr``."""
+    fixed: Optional[DType] = None
+    type_attr = number = type_list = ""
+    if "=" in spec:
+        spec, code = spec.split("=")
+        fixed = DType.from_tf(int(code))
+    elif "@" in spec:
+        spec, type_attr = spec.split("@")
     if "*" in spec:
-        name, number = spec.split("*")
-        return OutArg(name, type_attr="T", number_attr=number)
-    if "[" in spec:
-        name, rest = spec.split("[")
-        return OutArg(name, type_list_attr=rest.rstrip("]"))
-    return OutArg(name=spec)
+        spec, number = spec.split("*")
+    elif "[" in spec:
+        spec, type_list = spec.split("[")
+        type_list = type_list.rstrip("]")
+    return OutArg(spec, fixed, type_attr, number, type_list)
 
 
-_BUILTIN_SPECS: dict[str, str] = {}
+# Output args of every op TensorFlow 2.21 registers (from its public OpDefs: name, count, type),
+# for graphs whose op list is missing or incomplete: frozen .pb files carry none, and a SavedModel's
+# stripped_op_list leaves out ops used only inside While/If bodies.  One line per op:
+# "arg arg ..." in the notation of ``_arg``.
+_TABLE_FILE = Path(__file__).with_name("tf_op_outputs.json")
+# Attr defaults of the ops TF.js supports, same source: {op: {attr: {kind: value}}}, kind one of
+# s (latin-1 text of the bytes), i, f, b, type (DataType number), list_<kind>.
+_DEFAULTS_FILE = Path(__file__).with_name("tf_op_defaults.json")
+# Ops that exist only in TF.js graph models (written by converters, not by TensorFlow).
+_TFJS_ONLY = {"FusedDepthwiseConv2dNative": "output@T", "Prelu": "output@T"}
 
 
-def _table(spec: str, ops: str) -> None:
-    for op in ops.split():
-        _BUILTIN_SPECS[op] = spec
+@functools.lru_cache(maxsize=1)
+def _builtin_table() -> dict[str, str]:
+    table: dict[str, str] = json.loads(_TABLE_FILE.read_text(encoding="utf-8"))
+    table.update(_TFJS_ONLY)
+    return table
 
 
-_table("output", """Identity Const Placeholder PlaceholderWithDefault Reshape ExpandDims Squeeze ConcatV2
-       Concat Pack StridedSlice Slice GatherV2 Gather ResourceGather GatherNd Shape Size Rank Fill Range Tile
-       Pad PadV2 MirrorPad Mean Sum Max Min Prod All Any ArgMax ArgMin MaxPool AvgPool Conv2D Conv3D
-       DepthwiseConv2dNative Conv2DBackpropInput BiasAdd BatchMatMulV2 BatchMatMul BatchMatMulV3 Einsum
-       BroadcastTo ClipByValue StopGradient Select SelectV2 OneHot SpaceToBatchND BatchToSpaceND
-       DepthToSpace SpaceToDepth Snapshot EnsureShape Bitcast Enter Exit NextIteration LoopCond
-       _FusedConv2D _FusedMatMul FusedDepthwiseConv2dNative ResizeBicubic CropAndResize Cumprod
-       Reverse ReverseV2 MatrixDiag ScatterNd TensorScatterUpdate LinSpace Multinomial
-       RandomUniform RandomStandardNormal TruncatedNormal StringToHashBucketFast Conv1D MaxPool3D AvgPool3D
-       MaxPoolV2 Dilation2D Conv3DBackpropInputV2 DepthwiseConv2dNativeBackpropInput Prelu
-       FFT IFFT RFFT IRFFT Complex Real Imag EmptyTensorList TensorListReserve TensorListSetItem
-       TensorListGetItem TensorListStack TensorListFromTensor StatelessRandomUniformV2 Bincount""")
-_table("z", """Add AddV2 Sub Mul RealDiv Div DivNoNan FloorDiv FloorMod Mod Maximum Minimum Pow
-       SquaredDifference Equal NotEqual Greater GreaterEqual Less LessEqual LogicalAnd LogicalOr
-       TruncateDiv Atan2 BiasAddV1 BitwiseAnd BitwiseOr BitwiseXor LeftShift RightShift""")
-_table("y", """Sigmoid Tanh Exp Expm1 Log Log1p Sqrt Rsqrt Square Neg Abs Erf Erfc Cast Transpose ZerosLike
-       OnesLike Round Floor Ceil Sign Reciprocal Inv Sin Cos Tan Asin Acos Atan Sinh Cosh Asinh Acosh
-       Atanh LogicalNot IsNan IsInf IsFinite Rint Invert""")
-_table("activations", "Relu Relu6 Elu Selu LeakyRelu Softplus Softsign")
-for _op, _spec in {"MatMul": "product", "Softmax": "softmax", "LogSoftmax": "logsoftmax",
-                   "ReadVariableOp": "value", "AddN": "sum", "ResizeBilinear": "resized_images",
-                   "ResizeNearestNeighbor": "resized_images", "Where": "index", "Cumsum": "out",
-                   "MatrixBandPart": "band", "VarHandleOp": "resource", "VariableV2": "ref",
-                   "Variable": "ref", "Assign": "output_ref", "LookupTableFindV2": "values",
-                   "LookupTableSizeV2": "size", "HashTableV2": "table_handle",
-                   "MutableHashTableV2": "table_handle", "TopKV2": "values indices",
-                   "Unique": "y idx", "Switch": "output_false output_true", "Merge": "output value_index",
-                   "MaxPoolWithArgmax": "output argmax", "RestoreV2": "tensors[dtypes]",
-                   "FusedBatchNorm": "y batch_mean batch_variance reserve_space_1 reserve_space_2",
-                   "FusedBatchNormV2": "y batch_mean batch_variance reserve_space_1 reserve_space_2",
-                   "FusedBatchNormV3": "y batch_mean batch_variance reserve_space_1 reserve_space_2 "
-                                       "reserve_space_3",
-                   "NonMaxSuppressionV5": "selected_indices selected_scores valid_outputs",
-                   "NonMaxSuppressionV4": "selected_indices valid_outputs",
-                   "NonMaxSuppressionV3": "selected_indices", "NonMaxSuppressionV2": "selected_indices",
-                   "Unpack": "output*num", "Split": "output*num_split", "SplitV": "output*num_split",
-                   "ShapeN": "output*N", "IdentityN": "output[T]", "PartitionedCall": "output[Tout]",
-                   "StatefulPartitionedCall": "output[Tout]", "If": "output[Tout]",
-                   "StatelessIf": "output[Tout]", "Case": "output[Tout]", "StatelessCase": "output[Tout]",
-                   "While": "output[T]", "StatelessWhile": "output[T]", "BroadcastArgs": "r0",
-                   "BroadcastGradientArgs": "r0 r1", "SparseToDense": "dense",
-                   "ResourceGatherNd": "output", "VariableShape": "output",
-                   "VarIsInitializedOp": "is_initialized", "StringSplitV2": "indices values shape",
-                   "TensorListLength": "length", "TensorListPopBack": "output_handle tensor",
-                   "ListDiff": "out idx", "UniqueV2": "y idx", "SparseFillEmptyRows":
-                   "output_indices output_values empty_row_indicator reverse_index_map",
-                   "SparseReshape": "output_indices output_shape", "SparseSegmentSum": "output",
-                   "StaticRegexReplace": "output", "StringJoin": "output", "SaveV2": "",
-                   "NoOp": "", "AssignVariableOp": "", "LookupTableImportV2": "",
-                   "InitializeTableFromTextFileV2": "", "InitializeTableV2": "", "Assert": "",
-                   "AssignAddVariableOp": "", "AssignSubVariableOp": "", "DisableCopyOnRead": ""}.items():
-    _BUILTIN_SPECS[_op] = _spec
+def _default_value(encoded: dict[str, Any]) -> Any:
+    kind, value = next(iter(encoded.items()))
+    if kind.startswith("list_"):
+        return [_default_value({kind[5:]: v}) for v in value]
+    if kind == "s":
+        return str(value).encode("latin-1")
+    if kind == "type":
+        return DType.from_tf(int(value))
+    return {"i": int, "f": float, "b": bool}[kind](value)
+
+
+@functools.lru_cache(maxsize=1)
+def _builtin_defaults() -> dict[str, dict[str, Any]]:
+    raw: dict[str, dict[str, dict[str, Any]]] = json.loads(_DEFAULTS_FILE.read_text(encoding="utf-8"))
+    return {op: {name: _default_value(v) for name, v in attrs.items()} for op, attrs in raw.items()}
 
 
 def _builtin(op: str) -> Optional[list[OutArg]]:
-    spec = _BUILTIN_SPECS.get(op)
+    spec = _builtin_table().get(op)
     if spec is None:
         return None
     return [_arg(s) for s in spec.split()]
@@ -129,14 +115,17 @@ class OpDefs:
                 for a in op_def.attr if a.HasField("default_value")}
 
     def known(self, op: str) -> bool:
-        return op in self._outputs or op in _BUILTIN_SPECS
+        return op in self._outputs or op in _builtin_table()
 
     def output_args(self, op: str) -> Optional[list[OutArg]]:
         args = self._outputs.get(op)
         return args if args is not None else _builtin(op)
 
     def fill_defaults(self, op: str, attrs: dict[str, Any]) -> None:
-        for key, value in self._defaults.get(op, {}).items():
+        defaults = self._defaults.get(op)
+        if defaults is None:
+            defaults = _builtin_defaults().get(op, {})
+        for key, value in defaults.items():
             if key not in attrs and value is not None:
                 attrs[key] = value
 
@@ -173,9 +162,6 @@ class OpDefs:
             dtype = arg.type
             if dtype is None and arg.type_attr:
                 found = attrs.get(arg.type_attr)
-                dtype = found if isinstance(found, DType) else None
-            if dtype is None and op in _BUILTIN_SPECS:
-                found = attrs.get("T", attrs.get("dtype"))
                 dtype = found if isinstance(found, DType) else None
             out.extend([dtype] * self._arg_count(arg, attrs))
         return out

@@ -281,7 +281,8 @@ def load_saved_model(directory: Path, tags: set[str], signature_name: str,
     meta = select_meta_graph(model, tags, directory)
     signature = select_signature(meta, signature_name, directory)
     loader = _Loader(directory, meta)
-    roots = [split_tensor_name(t.name)[0] for t in signature.outputs.values()]
+    # Inputs are roots too: a signature input nothing reads must still exist to be fed.
+    roots = [split_tensor_name(t.name)[0] for t in (*signature.outputs.values(), *signature.inputs.values())]
     graph = loader.build(roots, "main")
     graph.attrs["producer"] = int(meta.graph_def.versions.producer)
     _set_inputs(graph, signature, directory)

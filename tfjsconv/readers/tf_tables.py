@@ -37,7 +37,8 @@ def _trace_table(value: Value) -> Node:
     while node.op in ("Identity", "Snapshot") and node.inputs:
         node = node.inputs[0].producer
     if node.op not in TABLE_OPS:
-        raise UnsupportedError(f"table initializer {value.name} fills {node.op} {node.name}, not a hash table")
+        raise UnsupportedError(f"table initializer {value.name} fills {node.op} {node.name}, "
+                               "not a hash table")
     return node
 
 
@@ -118,8 +119,9 @@ def _text_file_to_import(graph: Graph, node: Node, assets: AssetResolver) -> Nod
         int(node.attrs.get("vocab_size", -1)), int(node.attrs.get("offset", 0)), key_dtype, value_dtype)
     key_const = graph.add_const(keys, name=node.name + "/keys", dtype=key_dtype)
     value_const = graph.add_const(values, name=node.name + "/values", dtype=value_dtype)
-    return graph.add_node("LookupTableImportV2", [table.output(0), key_const.output(0), value_const.output(0)],
-                          {"Tin": key_dtype, "Tout": value_dtype}, name=node.name + "/import", num_outputs=0)
+    inputs = [table.output(0), key_const.output(0), value_const.output(0)]
+    return graph.add_node("LookupTableImportV2", inputs, {"Tin": key_dtype, "Tout": value_dtype},
+                          name=node.name + "/import", num_outputs=0)
 
 
 def build_initializer(init: Graph, main: Graph, assets: AssetResolver,

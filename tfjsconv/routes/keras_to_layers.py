@@ -9,7 +9,12 @@ from ..errors import ConverterError
 from ..readers.keras_archive import open_keras_archive
 from ..readers.keras_config import translate_model_config
 from ..readers.keras_h5 import KerasH5, open_keras_h5
-from ..writers.layers_model import keras2_weight_name, keras3_weight_name, write_layers_model
+from ..writers.layers_model import (
+    keras2_weight_name,
+    keras3_weight_name,
+    stacked_cells_to_tfjs,
+    write_layers_model,
+)
 from ..writers.weights import Weight
 from .base import RouteContext, register_route
 
@@ -21,9 +26,10 @@ def _named_weights(model: KerasH5, layer_classes: dict[str, str],
     keras3 = (model.keras_major or 0) >= 3
     named = []
     for layer in model.layers:
-        weights = [Weight(keras3_weight_name(w.name, layer_classes, model_names) if keras3
-                          else keras2_weight_name(w.name), w.data) for w in layer.weights]
-        named.append((layer.name, weights))
+        stored = stacked_cells_to_tfjs([w.name for w in layer.weights])
+        names = [keras3_weight_name(name, layer_classes, model_names) if keras3 else keras2_weight_name(name)
+                 for name in stored]
+        named.append((layer.name, [Weight(name, w.data) for name, w in zip(names, layer.weights)]))
     return named
 
 

@@ -112,6 +112,7 @@ class _BodyEncoder:
         self.nodes: list[dict[str, Any]] = []
         self.names = names
         local = frozenset(n.name for n in graph.nodes)
+        self.local = local
         for node in graph.nodes:
             if id(node) in self.args:
                 continue
@@ -161,7 +162,7 @@ class _BodyEncoder:
             previous = claimed.get(id(producer))
             clash = previous is not None and (by_node or previous != value.index)
             if clash or (by_node and id(producer) in inputs):
-                fresh = self.names.claim(key)
+                fresh = self.names.claim(key, self.local)
                 self.nodes.append(_identity(fresh, self.tensor(value), value_dtype(value)))
                 names.append(fresh)
                 continue
@@ -253,7 +254,7 @@ def _initializer_parts(initializer: Graph, names: _Names
         if sinks:
             # TF.js runs only what the initializer outputs need; the table imports produce nothing
             # that is read, so the handle is returned through an Identity that depends on them.
-            fresh = names.claim(f"{value.producer.name}/initialized")
+            fresh = names.claim(f"{value.producer.name}/initialized", encoder.local)
             ready = _identity(fresh, name, value_dtype(value))
             ready["input"] += ["^" + encoder.node_name(s) for s in sinks]
             node_defs.append(ready)
@@ -321,16 +322,13 @@ def write_graph_model(graph: Graph, out_dir: Path, options: ConvertOptions, *,
     """Checks the ops, then writes model.json and the weight shards into ``out_dir``.
 
     ``signature`` replaces the signature built from ``graph`` (a ready proto3-JSON dict);
-    ``warnings`` receives user-facing notes (e.g. outputs that needed an added Identity).
+    ``warnings`` receives the weights writer's notes on lossy conversions (float64 overflow...).
     """
     check_ops(graph, skip=options.skip_op_check, initializer=initializer)
     model, weights = build_graph_model(graph, options, generated_by=generated_by, initializer=initializer,
                                        signature=signature, producer=producer)
-    if warnings is not None:
-        added = [n["name"] for n in model["modelTopology"]["node"] if n["name"] not in graph]
-        if added:
-            warnings.append("outputs sharing a node got their own Identity node: " + ", ".join(added))
-    manifest = write_weights([weights], Path(out_dir), options.shard_size, options.quantization_map() or None)
+    manifest = write_weights([weights], Path(out_dir), options.shard_size, options.quantization_map() or None,
+                             warnings=warnings)
     model["weightsManifest"] = manifest
     write_model_json(Path(out_dir), model)
     return model

@@ -22,12 +22,27 @@ QuantizationMap = Mapping[str, Union[bool, tuple[str, ...]]]
 
 # Sub-object scopes Keras 3 puts between an RNN layer and its variables (`lstm/lstm_cell/kernel`);
 # tfjs-layers creates the variables directly under the layer (`lstm/kernel`).
-_RNN_CELL_SCOPE = re.compile(r"^(simple_rnn|lstm|gru|conv_lstm[123]d|stacked_rnn)_cells?(_\d+)?$")
+_RNN_CELL_SCOPE = re.compile(r"^(simple_rnn|lstm|gru|conv_lstm[123]d)_cell(_\d+)?$")
 
 
 def keras2_weight_name(stored: str) -> str:
     """tf-keras names are already layer-scoped; only the TF variable suffix goes (``c1/kernel:0``)."""
     return re.sub(r":\d+$", "", stored)
+
+
+def stacked_cells_to_tfjs(names: Sequence[str]) -> list[str]:
+    """One layer's weight names with Keras's ``stacked_rnn_cells/<cell>`` scopes (``RNN([cell, ...])``)
+    replaced by tfjs-layers' ``RNNCell_<i>`` (i = the cell's position in the stack)."""
+    positions: dict[str, int] = {}
+    renamed = []
+    for name in names:
+        parts = name.split("/")
+        if "stacked_rnn_cells" in parts[:-2]:
+            at = parts.index("stacked_rnn_cells")
+            index = positions.setdefault("/".join(parts[:at + 2]), len(positions))
+            parts = [*parts[:at], f"RNNCell_{index}", *parts[at + 2:]]
+        renamed.append("/".join(parts))
+    return renamed
 
 
 def keras3_weight_name(stored: str, layer_classes: Mapping[str, str], model_names: frozenset[str]) -> str:
