@@ -43,7 +43,8 @@ def test_boolean_flags_mean_what_they_say(token: str, expected: str) -> None:
 
 
 def test_boolean_value_as_separate_word() -> None:
-    assert normalize_argv(["--strip_debug_ops", "False", "in", "out"]) == ["--no-strip_debug_ops", "in", "out"]
+    argv = ["--strip_debug_ops", "False", "in", "out"]
+    assert normalize_argv(argv) == ["--no-strip_debug_ops", "in", "out"]
 
 
 def test_boolean_word_that_is_really_a_path() -> None:
