@@ -387,3 +387,27 @@ def test_stacked_rnn_cells_take_tfjs_cell_scopes(name: str) -> None:
             names.append(keras3_weight_name(weight, result.layer_classes, result.model_names)
                          if name.startswith("keras3") else keras2_weight_name(weight))
     assert names == STACKED_TFJS
+
+
+def test_reshape_minus_one_is_resolved_from_keras3_shapes() -> None:
+    # tfjs-layers 4.22 cannot infer -1 while building (its Reshape counts the batch axis as unknown).
+    from_node = layer("Reshape", "r", target_shape=[-1, 2])
+    from_node["inbound_nodes"][0]["args"][0]["config"]["shape"] = [None, 4, 3]
+    from_build = {"class_name": "Reshape", "config": {"name": "r2", "target_shape": [3, -1]},
+                  "build_config": {"input_shape": [None, 2, 3, 2]}}
+    seq = {"class_name": "Sequential", "config": {"name": "s", "layers": [
+        {"class_name": "InputLayer", "config": {"batch_shape": [None, 2, 3, 2], "name": "i"}}, from_build]}}
+    result = translate_model_config(functional(from_node), keras3=True)
+    assert layers_by_name(result.model_config)["r"]["config"]["target_shape"] == [6, 2]
+    inner = translate_model_config(seq, keras3=True).model_config["config"]["layers"][1]
+    assert inner == {"class_name": "Reshape", "config": {"name": "r2", "target_shape": [3, 4]}}
+    assert result.warnings == ()
+
+
+def test_reshape_minus_one_without_shapes_is_kept_with_a_warning() -> None:
+    keras2 = {"class_name": "Sequential", "config": {"name": "s", "layers": [
+        {"class_name": "InputLayer", "config": {"batch_input_shape": [None, 6], "name": "i"}},
+        {"class_name": "Reshape", "config": {"name": "r", "target_shape": [-1, 2]}}]}}
+    result = translate_model_config(keras2)
+    assert result.model_config["config"]["layers"][1]["config"]["target_shape"] == [-1, 2]
+    assert len(result.warnings) == 1 and "keeps its -1" in result.warnings[0]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tfjsconv._proto import function_pb2, graph_pb2, node_def_pb2, op_def_pb2
-from tfjsconv.errors import InputError, UnsupportedError
+from tfjsconv.errors import InputError
 from tfjsconv.ir.interpret import interpret
 from tfjsconv.ir.types import DType
 from tfjsconv.readers.tf_functions import FunctionLibrary
@@ -116,7 +116,13 @@ def test_unknown_function_and_unknown_op_output() -> None:
     gd2 = graph_pb2.GraphDef()
     gd2.node.add(name="a", op="Placeholder")
     gd2.node.add(name="c", op="f", input=["a"])
-    with pytest.raises(UnsupportedError, match="no OpDef for op 'MysteryOp'"):
+    # A custom op: resolved as single-output so that the TF.js op check can list it with the others.
+    nodes = FunctionLibrary([fdef], OpDefs((), [fdef])).inline_graph(list(gd2.node))
+    assert [(n.name, n.op, list(n.input)) for n in nodes] == [("a", "Placeholder", []),
+                                                              ("c/n", "MysteryOp", ["a"])]
+    fdef.ret["b"] = "n:nonsense:0"
+    fdef.node_def[0].op = "Relu"
+    with pytest.raises(InputError, match="op Relu .node n. has no output 'nonsense'"):
         FunctionLibrary([fdef], OpDefs((), [fdef])).inline_graph(list(gd2.node))
 
 

@@ -9,6 +9,7 @@ import json
 import shutil
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -90,7 +91,7 @@ def _from_zip(path: Path) -> Iterator[tuple[Any, Any, Path]]:
             local = Path(tmp) / "model.weights.h5"
             with archive.open(weights) as src, open(local, "wb") as dst:
                 shutil.copyfileobj(src, dst, 1 << 20)
-        except (zipfile.BadZipFile, OSError, EOFError) as exc:  # truncated or corrupt archive data
+        except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as exc:  # truncated or corrupt data
             raise InputError(f"corrupt .keras archive ({exc})", path) from exc
         yield config, metadata, local
 

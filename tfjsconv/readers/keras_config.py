@@ -126,6 +126,63 @@ def _rename_key(config: JsonDict, old: str, new: str) -> None:
     config.update(items)
 
 
+def _known_input_shape(entry: JsonDict) -> Optional[list[int]]:
+    """A layer's input shape without the batch axis, when Keras 3 recorded it (build_config or the
+    shape of the first keras tensor it was called on) and every dimension is known."""
+    shape = (entry.get("build_config") or {}).get("input_shape")
+    if shape is None:
+        for node in entry.get("inbound_nodes") or ():
+            tensors = _keras_tensor_shapes(node.get("args", [])) if isinstance(node, dict) else []
+            if len(tensors) == 1:
+                shape = tensors[0]
+            break
+    if not isinstance(shape, list) or len(shape) < 2:
+        return None
+    dims = shape[1:]
+    return dims if all(isinstance(d, int) and d >= 0 for d in dims) else None
+
+
+def _keras_tensor_shapes(arg: Any) -> list[Any]:
+    if isinstance(arg, dict) and arg.get("class_name") == "__keras_tensor__":
+        return [arg.get("config", {}).get("shape")]
+    if isinstance(arg, (list, tuple)):
+        return [shape for item in arg for shape in _keras_tensor_shapes(item)]
+    return []
+
+
+def _resolve_reshapes(obj: Any, warnings: list[str]) -> None:
+    """Fills in the -1 of Reshape target shapes.
+
+    tfjs-layers 4.22's Reshape.computeOutputShape treats the (always unknown) batch axis as an
+    unknown input dimension and passes -1 through, so the next layer that needs the size (Flatten,
+    Conv1D, Dense) fails to build.  Keras 3 records the input shape, from which -1 follows; this must
+    run before the cleanup drops build_config.
+    """
+    if isinstance(obj, list):
+        for item in obj:
+            _resolve_reshapes(item, warnings)
+        return
+    if not isinstance(obj, dict):
+        return
+    config = obj.get("config")
+    target = config.get("target_shape") if isinstance(config, dict) else None
+    if obj.get("class_name") == "Reshape" and isinstance(target, list) and -1 in target:
+        dims = _known_input_shape(obj)
+        known = 1
+        for d in target:
+            known *= d if d != -1 else 1
+        total = 1
+        for d in dims or ():
+            total *= d
+        if dims is not None and known > 0 and total % known == 0 and target.count(-1) == 1:
+            config["target_shape"] = [total // known if d == -1 else d for d in target]
+        else:
+            warnings.append(f"layer {config.get('name')!r}: Reshape target {target} keeps its -1, which "
+                            "tfjs-layers 4.22 cannot infer when building the model; give the full shape")
+    for value in obj.values():
+        _resolve_reshapes(value, warnings)
+
+
 # ---------------------------------------------------------------------------------------------
 # Per-class fixes, registered by class name.  Each gets the layer's name, class and config dict
 # (already cleaned)
@@ -475,8 +532,11 @@ def translate_model_config(model_config: JsonDict, path: Optional[Path] = None,
     """
     if not isinstance(model_config, dict) or "class_name" not in model_config or "config" not in model_config:
         raise InputError("model_config is not a Keras {class_name, config} object", path)
-    config = _clean(translate_class_names(copy.deepcopy(model_config)))
-    found = _Findings(keras3=keras3)
+    raw = translate_class_names(copy.deepcopy(model_config))
+    reshape_warnings: list[str] = []
+    _resolve_reshapes(raw, reshape_warnings)
+    config = _clean(raw)
+    found = _Findings(keras3=keras3, warnings=reshape_warnings)
     models: set[str] = set()
     _collect_names(config, found, models)
     frozen_models = frozenset(models)

@@ -1,6 +1,7 @@
-"""Reads Keras legacy HDF5 files: full models (``model.save("m.h5")``) and weights-only files.
+"""Reads Keras HDF5 files: full models (``model.save("m.h5")``) and weights-only files.
 
-Both tf-keras 2.x and Keras 3 write this layout (FORMATS.md §4).  Nothing here interprets the model
+Both tf-keras 2.x and Keras 3 write the legacy layout (FORMATS.md §4); a Keras 3 ``*.weights.h5``
+(positional variables, §5.2) is handed to ``keras_v3_weights``.  Nothing here interprets the model
 config beyond parsing its JSON; weights are returned as lazy arrays in ``layer_names`` order and read
 from the (read-only) file only when the weights writer asks for them, so the file must stay open
 while the weights are written: use ``open_keras_h5`` as a context manager.

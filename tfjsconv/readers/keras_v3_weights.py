@@ -28,6 +28,8 @@ from .keras_h5 import H5Layer, H5Weight
 JsonDict = dict[str, Any]
 
 _MODEL_KEYS = frozenset({"sequential", "functional", "model"})
+# tf-keras 2.13-2.15 named the layer-list groups `_layer_checkpoint_dependencies`, Keras 3 `layers`.
+_LIST_GROUP = re.compile(r"(^|/)_layer_checkpoint_dependencies(?=/|$)")
 
 
 def snake_case(name: str) -> str:
@@ -191,7 +193,7 @@ def _layer_weights(group: h5py.Group, key: str, ctx: _Context) -> Iterator[tuple
     """(top-level layer name, weight) pairs of one ``layers/<key>`` group."""
     # The `name` attribute (Keras >= 3.6) is authoritative; the positional rule covers older files
     # when the config is at hand.  Without either, `dense_1` need not be the layer's name.
-    name = _real_name(group, "") or ctx.keys.get(group.name) or ""
+    name = _real_name(group, "") or ctx.keys.get(_LIST_GROUP.sub(r"\1layers", group.name)) or ""
     if not name:
         if _count_datasets(group):
             raise InputError(f"{group.name!r} carries no layer name (Keras < 3.6 and tf-keras do not store "
@@ -200,7 +202,7 @@ def _layer_weights(group: h5py.Group, key: str, ctx: _Context) -> Iterator[tuple
         name = key
     entry = ctx.configs.get(name)
     class_key, config = _entry_key(entry, group) if entry is not None else (_strip_index(key), None)
-    nested = group.get("layers")
+    nested = group.get("layers") or group.get("_layer_checkpoint_dependencies")
     if class_key in _MODEL_KEYS or (isinstance(nested, h5py.Group) and class_key not in _VARIABLES):
         # tfjs-layers scopes a nested model's variables by its layers' own names only.
         for child_key in _natural(nested.keys() if isinstance(nested, h5py.Group) else ()):

@@ -387,3 +387,72 @@ def freeze_variables(graph: Graph, bindings: dict[str, tuple[str, str]], bundle:
             freezer.freeze(graph, const.output(0), const.output(0), dtype, shape)
         count += 1
     return count
+
+
+# ----- training-mode batch norm --------------------------------------------------------------------
+
+_BATCH_NORMS = frozenset({"FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3"})
+
+
+def expand_training_batch_norms(graph: Graph) -> int:
+    """Spells out ``FusedBatchNorm*`` with ``is_training=True`` as batch moments; returns how many.
+
+    A training-mode batch norm normalises with the moments of its own input (tf-keras
+    ``LayerNormalization`` is built this way: a reshape to NCHW and a training-mode fused batch norm
+    with empty mean/variance).  TF.js ignores ``is_training`` and would read the empty mean and
+    variance, so the inference graph gets the formula instead:
+    ``(x - mean(x)) * rsqrt(var(x) + epsilon) * scale + offset`` over all axes but the channel one.
+    Only nodes whose batch-statistics outputs are unused are rewritten.
+    """
+    count = 0
+    for body in list(graph.all_graphs()):
+        for node in list(body.nodes):
+            if node.op in _BATCH_NORMS and node.attrs.get("is_training") is True and _only_y_used(node):
+                if _expand(body, node):
+                    count += 1
+        if count:
+            body.prune()
+    return count
+
+
+def _only_y_used(node: Node) -> bool:
+    return all(not v.uses for v in node.outputs[1:]) and len(node.inputs) == 5
+
+
+def _expand(graph: Graph, node: Node) -> bool:
+    dtype = node.attrs.get("T", DType.FLOAT)
+    if dtype != DType.FLOAT or node.attrs.get("U", DType.FLOAT) != DType.FLOAT:
+        return False
+    layout = node.attrs.get("data_format", b"NHWC")
+    layout = layout.decode() if isinstance(layout, bytes) else str(layout)
+    if layout not in ("NHWC", "NCHW"):
+        return False
+    x, scale, offset = node.inputs[0], node.inputs[1], node.inputs[2]
+    name = node.name
+    axes = graph.add_const(np.array([0, 1, 2] if layout == "NHWC" else [0, 2, 3], dtype=np.int32),
+                           name=f"{name}/moments/axes")
+    mean_attrs = {"T": dtype, "Tidx": DType.INT32, "keep_dims": True}
+
+    def op(kind: str, inputs: list[Value], attrs: Optional[dict[str, Any]] = None, suffix: str = "") -> Value:
+        new = graph.add_node(kind, inputs, attrs if attrs is not None else {"T": dtype},
+                             name=f"{name}/{suffix or kind}")
+        new.output(0).dtype = dtype
+        return new.output(0)
+
+    mean = op("Mean", [x, axes.output(0)], mean_attrs, "moments/mean")
+    variance = op("Mean", [op("SquaredDifference", [x, mean]), axes.output(0)], mean_attrs,
+                  "moments/variance")
+    epsilon = graph.add_const(np.array(float(node.attrs.get("epsilon", 1e-4)), dtype=np.float32),
+                              name=f"{name}/epsilon")
+    inv = op("Rsqrt", [op("AddV2", [variance, epsilon.output(0)], suffix="add_epsilon")])
+    if layout == "NCHW":  # per-channel vectors must broadcast against [N, C, H, W]
+        shape = graph.add_const(np.array([-1, 1, 1], dtype=np.int32), name=f"{name}/channel_shape")
+        reshape = {"T": dtype, "Tshape": DType.INT32}
+        scale = op("Reshape", [scale, shape.output(0)], reshape, "scale")
+        offset = op("Reshape", [offset, shape.output(0)], reshape, "offset")
+    factor = op("Mul", [inv, scale], suffix="factor")
+    centered = op("Sub", [x, mean], suffix="centered")
+    y = op("AddV2", [op("Mul", [centered, factor], suffix="scaled"), offset], suffix="y")
+    y.shape = node.output(0).shape
+    graph.replace_uses(node.output(0), y)
+    return True

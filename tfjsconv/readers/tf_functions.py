@@ -153,8 +153,11 @@ class FunctionLibrary:
             return index  # call ops have one list output arg named "output"
         flat = self.opdefs.flat_index(op, attrs, out_arg, index)
         if flat is None:
-            raise UnsupportedError(f"function {fname}: no OpDef for op {op!r} (node {node.name}); "
-                                   f"cannot resolve output {out_arg}:{index}")
+            if self.opdefs.known(op):
+                raise InputError(f"function {fname}: op {op} (node {node.name}) has no output {out_arg!r}")
+            # An op TensorFlow does not register (a custom op): TF.js cannot run it either, and the op
+            # check reports it with every other unsupported op, so assume a single output arg here.
+            return index
         return flat
 
     def _bind_args(self, fdef: Any, bindings: Sequence[str], attrs: dict[str, Any]) -> dict[str, list[str]]:

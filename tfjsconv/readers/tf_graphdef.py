@@ -15,6 +15,7 @@ from google.protobuf.message import DecodeError
 from .._proto import graph_pb2
 from ..errors import InputError, OptionsError
 from ..ir.graph import Graph
+from .tf_freeze import expand_training_batch_norms
 from .tf_functions import FunctionLibrary
 from .tf_opdefs import OpDefs
 from .tf_proto_convert import graph_from_node_defs, split_tensor_name
@@ -63,5 +64,6 @@ def load_frozen_graph(path: Path, output_node_names: Sequence[str]) -> Graph:
         node_name, index = split_tensor_name(aliases.get(name, name))
         graph.outputs.append((name, graph.node(node_name).output(index)))
     add_library_functions(graph, library, opdefs, path)
+    expand_training_batch_norms(graph)
     finish_graph(graph)
     return graph

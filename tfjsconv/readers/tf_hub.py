@@ -102,7 +102,10 @@ def extract_archive(archive: Path, target: Path, max_bytes: int, label: str) -> 
             for member in members:
                 if member.issym() or member.islnk():
                     continue  # links are checked above but not needed: a module is plain files
-                tar.extract(member, target, set_attrs=False)
+                if hasattr(tarfile, "data_filter"):  # Python builds with extraction filters
+                    tar.extract(member, target, set_attrs=False, filter="data")
+                else:
+                    tar.extract(member, target, set_attrs=False)
     except tarfile.TarError as exc:
         raise InputError(f"not a readable tar archive: {exc}", label) from None
 

@@ -16,12 +16,12 @@ from typing import Any, Callable, Optional
 from google.protobuf import text_format
 from google.protobuf.message import DecodeError
 
-from .._proto import node_def_pb2, saved_model_pb2
+from .._proto import meta_graph_pb2, node_def_pb2, saved_model_pb2
 from ..errors import InputError
 from ..ir.graph import Graph, Node, Value
 from ..ir.types import DType, FuncAttr
 from .tf_bundle import TensorBundle
-from .tf_freeze import freeze_variables, tf1_variable_keys, tf2_variable_keys
+from .tf_freeze import expand_training_batch_norms, freeze_variables, tf1_variable_keys, tf2_variable_keys
 from .tf_functions import CALL_OPS, FunctionLibrary
 from .tf_opdefs import OpDefs
 from .tf_proto_convert import graph_from_node_defs, shape_from_proto, split_tensor_name
@@ -123,8 +123,6 @@ class _Loader:
         defs = list(self.meta.asset_file_def)
         collection = self.meta.collection_def.get("saved_model_assets")
         if collection is not None:
-            from .._proto import meta_graph_pb2
-
             for item in collection.any_list.value:
                 asset = meta_graph_pb2.AssetFileDef()
                 if item.Unpack(asset):
@@ -290,6 +288,7 @@ def load_saved_model(directory: Path, tags: set[str], signature_name: str,
     loader.add_functions(graph)
     bundle = open_checkpoint(directory)
     freeze_variables(graph, loader.bindings(bundle), bundle, directory)
+    expand_training_batch_norms(graph)
     link_tables(graph)
     initializer = None
     init_roots = loader.init_roots()
