@@ -223,3 +223,15 @@ def test_variables_nobody_names_are_an_error_not_dropped(tmp_path: Path) -> None
         write_vars(group.create_group("mystery_attribute"), [np.ones(3)], "m")
         with pytest.raises(InputError, match="layers/dense stores 3 variables but tfjsconv could name only"):
             read_v3_weights(f, tmp_path / "w.h5")
+
+
+def test_generic_rnn_takes_bias_flag_from_its_cell(tmp_path: Path) -> None:
+    config = {"class_name": "Functional", "config": {"name": "f", "layers": [
+        {"class_name": "InputLayer", "name": "in", "config": {"batch_shape": [None, 5, 3], "name": "in"}},
+        {"class_name": "RNN", "name": "r", "config": {"name": "r", "cell": {
+            "class_name": "LSTMCell", "config": {"name": "lstm_cell", "units": 4, "use_bias": False}}}}]}}
+    with h5py.File(tmp_path / "w.h5", "w") as f:
+        cell = f.create_group("layers").create_group("rnn").create_group("cell")
+        write_vars(cell, [np.ones((3, 16)), np.ones((4, 16))], "lstm_cell")
+        (layer,) = read_v3_weights(f, tmp_path / "w.h5", config)
+    assert (layer.name, [w.name for w in layer.weights]) == ("r", ["r/kernel", "r/recurrent_kernel"])

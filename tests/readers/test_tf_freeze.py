@@ -14,6 +14,7 @@ from tfjsconv.readers.tf_freeze import (
     ResourceFreezer,
     _checkpoint_keys_by_object_id,
     copy_graph,
+    expand_training_batch_norms,
     parse_slice_spec,
     replace_with_const,
 )
@@ -158,3 +159,39 @@ def test_shape_initialized_gather_nd_and_if_are_rewritten() -> None:
     result = interpret(main, {"idx": np.array([[1, 2]], dtype=np.int32), "flag": np.array(True)})
     assert result["shape"].tolist() == [2, 3] and bool(result["init"]) is True
     np.testing.assert_array_equal(result["cond"], -value)
+
+
+@pytest.mark.parametrize("layout", ["NHWC", "NCHW"])
+def test_training_mode_batch_norm_is_spelled_out(layout: str) -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2, 3, 4, 5)).astype(np.float32)
+    channels = 5 if layout == "NHWC" else 3
+    scale = rng.normal(size=channels).astype(np.float32)
+    offset = rng.normal(size=channels).astype(np.float32)
+    graph = Graph(name="main")
+    inp = graph.add_node("Placeholder", attrs={"dtype": DType.FLOAT}, name="x")
+    consts = [graph.add_const(a, name=n).output(0) for a, n in
+              ((scale, "scale"), (offset, "offset"), (np.zeros(0, np.float32), "mean"),
+               (np.zeros(0, np.float32), "var"))]
+    bn = graph.add_node("FusedBatchNormV3", [inp.output(0), *consts],
+                        {"T": DType.FLOAT, "U": DType.FLOAT, "epsilon": 0.001, "is_training": True,
+                         "data_format": layout.encode()}, name="bn", num_outputs=6)
+    graph.inputs, graph.input_keys = [inp], ["x"]
+    graph.outputs = [("y", bn.output(0))]
+    assert expand_training_batch_norms(graph) == 1
+    assert "FusedBatchNormV3" not in graph.op_histogram()
+    axes = (0, 1, 2) if layout == "NHWC" else (0, 2, 3)
+    shape = (-1,) if layout == "NHWC" else (-1, 1, 1)
+    mean = x.mean(axis=axes, keepdims=True)
+    var = ((x - mean) ** 2).mean(axis=axes, keepdims=True)
+    want = (x - mean) / np.sqrt(var + 0.001) * scale.reshape(shape) + offset.reshape(shape)
+    np.testing.assert_allclose(interpret(graph, {"x": x})["y"], want, rtol=1e-5, atol=1e-5)
+
+
+def test_inference_batch_norm_is_left_alone() -> None:
+    graph = Graph(name="main")
+    inp = graph.add_node("Placeholder", attrs={"dtype": DType.FLOAT}, name="x")
+    consts = [graph.add_const(np.ones(2, np.float32), name=f"c{i}").output(0) for i in range(4)]
+    bn = graph.add_node("FusedBatchNormV3", [inp.output(0), *consts], {"is_training": False}, name="bn")
+    graph.outputs = [("y", bn.output(0))]
+    assert expand_training_batch_norms(graph) == 0

@@ -73,3 +73,46 @@ def test_key_value_initializers(name: str) -> None:
 def test_model_without_tables_has_no_initializer() -> None:
     loaded = load_saved_model(FIXTURES / "tf_module_dense" / "saved_model", {"serve"}, "serving_default")
     assert loaded.initializer is None
+
+
+def _table_model(tmp_path: Path) -> Path:
+    """A hand-built graph model: rank-2 string keys looked up in a table the initializer fills."""
+    from tfjsconv.ir.graph import Graph
+    from tfjsconv.ir.types import Shape
+    from tfjsconv.options import ConvertOptions
+    from tfjsconv.readers.tf_tables import link_tables
+    from tfjsconv.writers.graph_model import write_graph_model
+
+    table_attrs = {"key_dtype": DType.STRING, "value_dtype": DType.INT32}
+    main = Graph(name="main")
+    words = main.add_node("Placeholder", attrs={"dtype": DType.STRING, "shape": Shape.of((-1, 3))},
+                          name="words")
+    words.output(0).shape = Shape.of((-1, 3))
+    table = main.add_node("HashTableV2", attrs=table_attrs, name="table")
+    default = main.add_const(np.array(-1, dtype=np.int32), name="default")
+    find = main.add_node("LookupTableFindV2", [table.output(0), words.output(0), default.output(0)],
+                         {"Tin": DType.STRING, "Tout": DType.INT32}, name="find")
+    main.inputs, main.input_keys = [words], ["words"]
+    main.outputs = [("ids", find.output(0))]
+    link_tables(main)
+    assert find.inputs[1].producer.op == "Reshape" and dict(main.outputs)["ids"].producer.op == "Reshape"
+
+    init = Graph(name="initializer")
+    init_table = init.add_node("HashTableV2", attrs=table_attrs, name="table")
+    keys = np.array([b"red", b"green", b"blue"], dtype=object)
+    key_const = init.add_const(keys, name="keys", dtype=DType.STRING)
+    value_const = init.add_const(np.array([7, 8, 9], dtype=np.int32), name="values")
+    init.add_node("LookupTableImportV2", [init_table.output(0), key_const.output(0), value_const.output(0)],
+                  {"Tin": DType.STRING, "Tout": DType.INT32}, name="import", num_outputs=0)
+    out = tmp_path / "model"
+    out.mkdir()
+    write_graph_model(main, out, ConvertOptions(), initializer=init)
+    return out
+
+
+def test_rank_two_lookup_runs_in_tfjs(tmp_path: Path, tfjs) -> None:  # type: ignore[no-untyped-def]
+    model = _table_model(tmp_path)
+    words = np.array([[b"red", b"x", b"blue"], [b"green", b"green", b"y"]], dtype=object)
+    (name, ids), = tfjs.run_named(model, "graph", [("words", words)], ["ids"], label="table-rank2")
+    assert name == "ids"
+    np.testing.assert_array_equal(ids, [[7, -1, 9], [8, 8, -1]])

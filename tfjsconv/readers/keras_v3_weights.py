@@ -54,8 +54,9 @@ _VARIABLES: dict[str, _Spec] = {
     "layer_normalization": (("gamma", "scale"), ("beta", "center")),
     "embedding": (("embeddings", None),),
     "p_re_lu": (("alpha", None),),
-    **{key: _RNN_CELL for key in ("simple_rnn", "lstm", "gru", "conv_lstm2d", "simple_rnn_cell", "lstm_cell",
-                                  "gru_cell", "conv_lstm2d_cell")},
+    # `rnn` is RNN(cell) with one built-in cell; its use_bias lives in the cell's config.
+    **{key: _RNN_CELL for key in ("simple_rnn", "lstm", "gru", "conv_lstm2d", "rnn", "simple_rnn_cell",
+                                  "lstm_cell", "gru_cell", "conv_lstm2d_cell")},
 }
 
 
@@ -85,12 +86,13 @@ def _variable_names(key: str, layer: str, count: int, config: Optional[JsonDict]
     return names
 
 
-def _datasets(vars_group: Optional[h5py.Group]) -> list[h5py.Dataset]:
+def _datasets(vars_group: Optional[h5py.Group], path: Path) -> list[h5py.Dataset]:
     if vars_group is None:
         return []
     items = [(k, v) for k, v in vars_group.items() if isinstance(v, h5py.Dataset)]
     if any(not k.isdigit() for k, _ in items):
-        raise InputError(f"unexpected variable names in {vars_group.name}: {sorted(k for k, _ in items)}")
+        raise InputError(f"unexpected variable names in {vars_group.name}: {sorted(k for k, _ in items)}",
+                         path)
     return [v for _, v in sorted(items, key=lambda kv: int(kv[0]))]  # HDF5 order is 0, 1, 10, 2
 
 
@@ -149,12 +151,15 @@ def _entry_key(entry: Optional[JsonDict], group: h5py.Group) -> tuple[str, Optio
 def _object_weights(group: h5py.Group, name: str, scope: str, class_key: str, config: Optional[JsonDict],
                     ctx: _Context) -> Iterator[H5Weight]:
     """Weights of one (non-model) layer object named ``name`` in TF.js, under the name prefix ``scope``."""
-    tensors = _datasets(_vars(group))
+    tensors = _datasets(_vars(group), ctx.path)
     cell = group.get("cell")
     if isinstance(cell, h5py.Group):  # RNN: the cell owns the variables, TF.js puts them on the layer
-        tensors += _datasets(_vars(cell))
+        tensors += _datasets(_vars(cell), ctx.path)
     if tensors:
-        for var, dataset in zip(_variable_names(class_key, name, len(tensors), config, ctx.path), tensors):
+        flags = config
+        if class_key == "rnn" and isinstance((config or {}).get("cell"), dict):
+            flags = config["cell"].get("config") if config else None
+        for var, dataset in zip(_variable_names(class_key, name, len(tensors), flags, ctx.path), tensors):
             full = f"{scope}{name}/{var}"
             yield H5Weight(full, _lazy(dataset, ctx.path, full))
     cells = cell.get("cells") if isinstance(cell, h5py.Group) else None

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 from google.protobuf import text_format
 from google.protobuf.message import DecodeError
@@ -25,7 +25,7 @@ from .tf_freeze import expand_training_batch_norms, freeze_variables, tf1_variab
 from .tf_functions import CALL_OPS, FunctionLibrary
 from .tf_opdefs import OpDefs
 from .tf_proto_convert import graph_from_node_defs, shape_from_proto, split_tensor_name
-from .tf_tables import build_initializer, link_tables
+from .tf_tables import build_initializer, link_tables, table_nodes
 
 INIT_OP_SIGNATURE = "__saved_model_init_op"
 _TF1_INIT_COLLECTIONS = ("table_initializer", "saved_model_main_op", "legacy_init_op")
@@ -272,8 +272,7 @@ def finish_graph(graph: Graph) -> None:
             del graph.functions[name]
 
 
-def load_saved_model(directory: Path, tags: set[str], signature_name: str,
-                     warn: Callable[[str], None] = lambda _: None) -> LoadedModel:
+def load_saved_model(directory: Path, tags: set[str], signature_name: str) -> LoadedModel:
     directory = Path(directory)
     model = read_saved_model(directory)
     meta = select_meta_graph(model, tags, directory)
@@ -288,13 +287,16 @@ def load_saved_model(directory: Path, tags: set[str], signature_name: str,
     loader.add_functions(graph)
     bundle = open_checkpoint(directory)
     freeze_variables(graph, loader.bindings(bundle), bundle, directory)
-    expand_training_batch_norms(graph)
+    warnings: list[str] = []
+    expanded = expand_training_batch_norms(graph)
+    if expanded:
+        warnings.append(f"{expanded} training-mode FusedBatchNorm node(s) (as tf-keras LayerNormalization "
+                        "builds them) written as explicit mean/variance ops: TF.js ignores is_training")
     link_tables(graph)
     initializer = None
-    init_roots = loader.init_roots()
-    if init_roots or any(n.op.startswith("HashTable") for n in graph.nodes):
-        init = loader.build(init_roots, "initializer")
+    if table_nodes(graph):  # only tables need the init ops (other initializers restore variables)
+        init = loader.build(loader.init_roots(), "initializer")
         init.attrs["producer"] = graph.attrs["producer"]
         initializer = build_initializer(init, graph, loader.asset_of, directory)
     finish_graph(graph)
-    return LoadedModel(graph, initializer, graph.attrs["producer"], signature_name, loader.is_tf2)
+    return LoadedModel(graph, initializer, graph.attrs["producer"], signature_name, loader.is_tf2, warnings)

@@ -163,11 +163,47 @@ def build_initializer(init: Graph, main: Graph, assets: AssetResolver,
 
 
 def link_tables(main: Graph) -> None:
-    """Main-graph reads of a table handle go straight to the table node (TF.js shares it by name)."""
+    """Main-graph reads of a table handle go straight to the table node (TF.js shares it by name),
+    and lookups get keys TF.js handles."""
     for node in list(main.nodes):
         if node.op in ("Identity", "Snapshot") and node.attrs.get("T") == DType.RESOURCE \
                 and node.inputs and node.inputs[0].producer.op in TABLE_OPS:
             main.replace_uses(node.output(0), node.inputs[0])
+    for body in main.all_graphs():
+        for node in list(body.nodes):
+            if node.op in ("LookupTableFindV2", "LookupTableFind"):
+                _flatten_lookup_keys(body, node)
+
+
+def _flatten_lookup_keys(graph: Graph, node: Node) -> None:
+    """TF.js 4.22 returns a rank-1 result whatever the rank of the keys (it stacks one value per key).
+
+    Keys of any other rank are flattened before the lookup and the result gets their shape back.
+    """
+    keys, default = node.inputs[1], node.inputs[2]
+    if keys.shape is not None and keys.shape.rank == 1:
+        return
+    if default.shape is None or default.shape.rank != 0:
+        return  # vector-valued tables: leave as TF wrote them
+    key_type = node.attrs.get("Tin", keys.dtype or DType.STRING)
+    value_type = node.attrs.get("Tout", default.dtype)
+    consumers = list(node.output(0).uses)
+    outputs = [key for key, value in graph.outputs if value is node.output(0)]
+    minus_one = graph.add_const(np.array([-1], dtype=np.int32), name=f"{node.name}/flat_shape")
+    flat = graph.add_node("Reshape", [keys, minus_one.output(0)], {"T": key_type, "Tshape": DType.INT32},
+                          name=f"{node.name}/flat_keys")
+    graph.set_input(node, 1, flat.output(0))
+    shape = graph.add_node("Shape", [keys], {"T": key_type, "out_type": DType.INT32},
+                           name=f"{node.name}/keys_shape")
+    result = graph.add_node("Reshape", [node.output(0), shape.output(0)],
+                            {"T": value_type, "Tshape": DType.INT32}, name=f"{node.name}/values")
+    result.output(0).dtype = value_type
+    result.output(0).shape = keys.shape
+    for consumer, position in consumers:
+        graph.set_input(consumer, position, result.output(0))
+    if outputs:
+        graph.outputs = [(key, result.output(0) if value is node.output(0) else value)
+                         for key, value in graph.outputs]
 
 
 def node_list(values: Sequence[str]) -> list[str]:

@@ -33,7 +33,7 @@ def convert_saved_model(ctx: RouteContext, directory: Path, default_signature: s
 
     options = ctx.options
     signature = options.signature_name or default_signature
-    loaded = load_saved_model(directory, set(options.tags) if tags is None else tags, signature, ctx.warn)
+    loaded = load_saved_model(directory, set(options.tags) if tags is None else tags, signature)
     for message in loaded.warnings:
         ctx.warn(message)
     _write(ctx, loaded.graph, loaded.initializer, _GENERATED_BY)
