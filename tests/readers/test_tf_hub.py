@@ -129,3 +129,15 @@ def test_tf1_hub_modules_default_to_the_empty_tag_set() -> None:
     with resolve_hub_module(str(FIXTURES / "tf_tf1_hub_module" / "module")) as module:
         assert hub_tags(module, {"serve"}, [set(), {"train"}]) == set()
         assert hub_tags(module, {"train"}, [set(), {"train"}]) == {"train"}
+
+
+def test_local_archive(tmp_path: Path) -> None:
+    archive = tmp_path / "module.tar.gz"
+    _pack(FIXTURES / "tf_hub_module" / "saved_model", archive)
+    with resolve_hub_module(str(archive)) as module:
+        assert not module.is_tf1_hub and (module.path / "saved_model.pb").is_file()
+    assert archive.is_file()  # the user's archive is only read
+    (tmp_path / "notes.txt").write_text("hello")
+    with pytest.raises(InputError, match="must be a directory, a .tar.gz archive or an http"):
+        with resolve_hub_module(str(tmp_path / "notes.txt")):
+            pass

@@ -128,3 +128,12 @@ def test_graph_from_node_defs_unknown_input() -> None:
     gd.node.add(name="bad", op="Identity", input=["missing:0"])
     with pytest.raises(InputError, match="bad reads 'missing:0'"):
         graph_from_node_defs(gd.node, OpDefs())
+
+
+def test_unknown_data_type_is_unsupported() -> None:
+    from tfjsconv.errors import UnsupportedError
+
+    with pytest.raises(UnsupportedError, match="node n: DataType 24 is not supported"):
+        attr_to_value(attr_value_pb2.AttrValue(type=24), "node n")  # DT_FLOAT8_E5M2
+    with pytest.raises(UnsupportedError, match="DataType 29"):
+        tensor_to_array(tensor_pb2.TensorProto(dtype=29), "const c")  # DT_INT4

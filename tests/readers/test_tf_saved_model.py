@@ -146,3 +146,36 @@ def test_not_a_saved_model(tmp_path: Path) -> None:
         load_saved_model(tmp_path, {"serve"}, "serving_default")
     with pytest.raises(InputError, match="no saved_model.pb"):
         load_saved_model(tmp_path / "x", {"serve"}, "serving_default")
+
+
+def test_tf1_signature_may_feed_an_inner_tensor(tmp_path: Path) -> None:
+    directory = _copy("tf_tf1_savedmodel", tmp_path)
+    pb = directory / "saved_model.pb"
+    model = saved_model_pb2.SavedModel()
+    model.ParseFromString(pb.read_bytes())
+    meta = model.meta_graphs[0]
+    inner = meta.signature_def["inner"]
+    inner.inputs["pre"].name = "add:0"  # feed the pre-activation directly
+    inner.inputs["pre"].dtype = int(DType.FLOAT)
+    inner.outputs["y"].CopyFrom(meta.signature_def["serving_default"].outputs["y"])
+    pb.write_bytes(model.SerializeToString())
+    graph = load_saved_model(directory, {"serve"}, "inner").graph
+    assert graph.input_keys == ["pre"] and graph.inputs[0].op == "Placeholder"
+    assert "MatMul" not in graph.op_histogram() and "x" not in graph
+    pre = np.array([[0.5, -1.0, 2.0, 0.0]], dtype=np.float32)
+    np.testing.assert_allclose(interpret(graph, {"pre": pre})["y"], np.tanh(pre), rtol=1e-6)
+
+
+def test_text_format_saved_model(tmp_path: Path) -> None:
+    from google.protobuf import text_format
+
+    directory = _copy("tf_module_dense", tmp_path)
+    model = saved_model_pb2.SavedModel()
+    model.ParseFromString((directory / "saved_model.pb").read_bytes())
+    (directory / "saved_model.pb").unlink()
+    (directory / "saved_model.pbtxt").write_text(text_format.MessageToString(model))
+    graph = load_saved_model(directory, {"serve"}, "serving_default").graph
+    with np.load(FIXTURES / "tf_module_dense" / "inputs.npz") as inputs, \
+            np.load(FIXTURES / "tf_module_dense" / "expected.npz") as expected:
+        result = interpret(graph, {"x": inputs["x"]})
+        np.testing.assert_allclose(result["logits"], expected["logits"], rtol=1e-4, atol=1e-4)

@@ -193,3 +193,25 @@ def test_hub_url_converts_and_runs_in_tfjs(name: str, hub_server: tuple[str, Pat
         for (key, got), want in zip(named, spec["outputs"]):
             assert key == want
             np.testing.assert_allclose(got, expected[want], rtol=1e-4, atol=1e-4)
+
+
+def test_hub_model_without_default_signature_uses_serving_default(tmp_path: Path) -> None:
+    report = tfjsconv.convert(str(FIXTURES / "tf_module_dense" / "saved_model"), str(tmp_path / "out"),
+                              input_format="tf_hub")
+    model = json.loads((tmp_path / "out" / "model.json").read_text())
+    assert sorted(model["signature"]["outputs"]) == ["logits"]
+    assert any("no `default` signature" in w for w in report.warnings)
+    with pytest.raises(InputError, match="signature 'default' does not exist"):
+        tfjsconv.convert(str(FIXTURES / "tf_two_signatures" / "saved_model"), str(tmp_path / "o2"),
+                         input_format="tf_hub", signature_name="default")
+
+
+def test_generated_by_is_the_writing_tensorflow_version(tmp_path: Path) -> None:
+    from tfjsconv._proto import saved_model_pb2
+
+    model = _convert("tf_module_dense", tmp_path / "out")
+    saved = saved_model_pb2.SavedModel()
+    saved.ParseFromString((FIXTURES / "tf_module_dense" / "saved_model" / "saved_model.pb").read_bytes())
+    assert model["generatedBy"] == saved.meta_graphs[0].meta_info_def.tensorflow_version
+    assert model["generatedBy"].startswith("2.")
+    assert list(model)[:5] == ["format", "generatedBy", "convertedBy", "signature", "modelTopology"]

@@ -10,6 +10,8 @@ Rewriting (FORMATS §3.5), done on the IR once the variable nodes are Consts:
 ``ReadVariableOp`` -> the Const itself, ``ResourceGather(Nd)`` -> ``GatherV2``/``GatherNd``,
 ``VariableShape``/``VarIsInitializedOp`` -> Consts, assignments pruned, and ``While``/``If`` that
 receive a variable get value-typed copies of their bodies (suffix ``_frozen``) with the same rewrite.
+Training-mode ``FusedBatchNorm`` (tf-keras LayerNormalization) becomes explicit moments, since an
+inference graph for TF.js cannot rely on ``is_training``.
 """
 
 from __future__ import annotations

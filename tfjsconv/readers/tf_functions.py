@@ -6,7 +6,8 @@ renamed ``<call>/<node>``; function-style tensor names (``arg``, ``arg:i``, ``no
 turned into GraphDef names (``node:flat_index``) with the OpDefs; nested calls are inlined the same
 way.  Control edges inside bodies only sequence stateful updates (variable reads after assigns),
 which freezing removes, so they are dropped.  ``If``/``While`` stay: their bodies become library
-functions of their own (``function_node_defs``).
+functions of their own (``function_node_defs``).  ``keep_tensor_list_writes`` adjusts While loops
+that fill TensorLists so that TF.js keeps the written tensors alive.
 """
 
 from __future__ import annotations
@@ -14,8 +15,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any, Optional
 
+import numpy as np
+
 from ..errors import InputError, UnsupportedError
-from ..ir.types import DType
+from ..ir.graph import Graph, Node
+from ..ir.types import DType, FuncAttr, Shape
 from .tf_opdefs import OpDefs
 from .tf_proto_convert import split_tensor_name
 
@@ -249,3 +253,91 @@ def _toposort(node_defs: Sequence[Any], node_of: Any) -> list[Any]:
                 if dep is not None and dep.name not in done and dep.name not in visiting:
                     stack.append((dep, False))
     return order
+
+
+# ----- TF.js workaround: tensors written into TensorLists inside While bodies -----------------------
+
+# op -> input position of the tensor it stores in the list
+_LIST_WRITES = {"TensorListSetItem": 2, "TensorListPushBack": 1}
+_WHILE_OPS = ("While", "StatelessWhile")
+
+
+def keep_tensor_list_writes(main: Graph) -> int:
+    """Makes every tensor a While body writes into a TensorList also a loop output; returns how many.
+
+    TF.js 4.22 runs a function body and then disposes every tensor it computed except the body's
+    inputs and outputs, ignoring that ``TensorListSetItem`` kept a reference: the list ends up holding
+    disposed tensors and ``TensorListStack`` fails after the loop.  A loop variable that carries the
+    written tensor (its first value a scalar zero, never read) keeps it alive; TF.js frees the old
+    ones only when no list holds them.
+    """
+    count = 0
+    for graph in list(main.all_graphs()):
+        for node in list(graph.nodes):
+            if node.op in _WHILE_OPS:
+                count += _keep_writes(main, graph, node)
+    return count
+
+
+def _keep_writes(main: Graph, graph: Graph, loop: Node) -> int:
+    from .tf_freeze import copy_graph  # tf_freeze depends on the NodeDef side of this module
+
+    body_attr, cond_attr = loop.attrs.get("body"), loop.attrs.get("cond")
+    if not isinstance(body_attr, FuncAttr) or not isinstance(cond_attr, FuncAttr):
+        return 0
+    body, cond = main.functions.get(body_attr.name), main.functions.get(cond_attr.name)
+    if body is None or cond is None:
+        return 0
+    returned = {(v.producer.name, v.index) for _, v in body.outputs}
+    args = {n.name for n in body.inputs}
+    extra: list[tuple[str, int, DType]] = []
+    for node in body.nodes:
+        position = _LIST_WRITES.get(node.op)
+        if position is None or position >= len(node.inputs):
+            continue
+        value = node.inputs[position]
+        key = (value.producer.name, value.index)
+        dtype = node.attrs.get("element_dtype")
+        if key in returned or value.producer.name in args or not isinstance(dtype, DType):
+            continue
+        if all(key != (name, index) for name, index, _ in extra):
+            extra.append((key[0], key[1], dtype))
+    if not extra:
+        return 0
+    new_body = copy_graph(body, _fresh(main, body.name + "_tfjs"))
+    new_cond = copy_graph(cond, _fresh(main, cond.name + "_tfjs"))
+    types = list(loop.attrs.get("T", []))
+    shapes = loop.attrs.get("output_shapes")
+    inputs = list(loop.inputs)
+    for k, (name, index, dtype) in enumerate(extra):
+        arg = new_body.add_node("Placeholder", attrs={"dtype": dtype},
+                                name=new_body.unique_name(f"tfjs_kept_{k}"))
+        new_body.inputs.append(arg)
+        new_body.outputs.append((arg.name + "_out", new_body.node(name).output(index)))
+        new_cond.inputs.append(new_cond.add_node("Placeholder", attrs={"dtype": dtype},
+                                                 name=new_cond.unique_name(f"tfjs_kept_{k}")))
+        first = np.array(b"", dtype=object) if dtype == DType.STRING else np.zeros((), dtype=dtype.numpy)
+        zero = graph.add_const(first, name=f"{loop.name}/tfjs_kept_{k}", dtype=dtype)
+        inputs.append(zero.output(0))
+        types.append(dtype)
+        if isinstance(shapes, list):
+            shapes = [*shapes, Shape.unknown()]
+    graph.set_inputs(loop, inputs)
+    loop.attrs["T"] = types
+    if isinstance(shapes, list):
+        loop.attrs["output_shapes"] = shapes
+    for i, dtype in enumerate(types):
+        loop.output(i).dtype = dtype
+    main.functions[new_body.name] = new_body
+    main.functions[new_cond.name] = new_cond
+    loop.attrs["body"] = FuncAttr(new_body.name, body_attr.attrs)
+    loop.attrs["cond"] = FuncAttr(new_cond.name, cond_attr.attrs)
+    return len(extra)
+
+
+def _fresh(main: Graph, name: str) -> str:
+    candidate, i = name, 1
+    while candidate in main.functions:
+        candidate = f"{name}_{i}"
+        i += 1
+    return candidate

@@ -16,7 +16,7 @@ from .._proto import graph_pb2
 from ..errors import InputError, OptionsError
 from ..ir.graph import Graph
 from .tf_freeze import expand_training_batch_norms
-from .tf_functions import FunctionLibrary
+from .tf_functions import FunctionLibrary, keep_tensor_list_writes
 from .tf_opdefs import OpDefs
 from .tf_proto_convert import graph_from_node_defs, split_tensor_name
 from .tf_saved_model import add_library_functions, finish_graph, needed_node_defs
@@ -65,5 +65,6 @@ def load_frozen_graph(path: Path, output_node_names: Sequence[str]) -> Graph:
         graph.outputs.append((name, graph.node(node_name).output(index)))
     add_library_functions(graph, library, opdefs, path)
     expand_training_batch_norms(graph)
+    keep_tensor_list_writes(graph)
     finish_graph(graph)
     return graph

@@ -1,4 +1,4 @@
-"""TF Hub handles: a local module directory, or an http(s) URL of a compressed module archive.
+"""TF Hub handles: a local module directory or archive, or an http(s) URL of a compressed module.
 
 A TF1 Hub module is a SavedModel directory with ``tfhub_module.pb``; its MetaGraphs usually have
 an empty tag set (plus ``{"train"}``).  A TF2 Hub model is an ordinary SavedModel.  Both default to
@@ -120,20 +120,22 @@ def _module_root(directory: Path, label: str) -> Path:
 @contextlib.contextmanager
 def resolve_hub_module(handle: str, max_bytes: int = DEFAULT_MAX_BYTES) -> Iterator[HubModule]:
     """The module directory for ``handle`` (downloaded and extracted for URLs)."""
-    if not is_url(handle):
-        path = Path(handle)
-        if not path.is_dir():
-            raise InputError("a TF Hub module must be a directory (or an http(s) URL)", path)
-        yield HubModule(path, (path / HUB_MODULE_MARKER).is_file())
+    local = None if is_url(handle) else Path(handle)
+    if local is not None and local.is_dir():
+        yield HubModule(local, (local / HUB_MODULE_MARKER).is_file())
         return
+    if local is not None and not (local.is_file() and tarfile.is_tarfile(local)):
+        raise InputError("a TF Hub module must be a directory, a .tar.gz archive or an http(s) URL", local)
     workdir = Path(tempfile.mkdtemp(prefix="tfjsconv-hub-"))
     try:
-        archive = workdir / "module.tar"
-        download(archive_url(handle), archive, max_bytes)
+        if local is None:
+            archive = workdir / "module.tar"
+            download(archive_url(handle), archive, max_bytes)
+        else:
+            archive = local
         extracted = workdir / "module"
         extracted.mkdir()
         extract_archive(archive, extracted, max_bytes, handle)
-        archive.unlink()
         root = _module_root(extracted, handle)
         yield HubModule(root, (root / HUB_MODULE_MARKER).is_file())
     finally:

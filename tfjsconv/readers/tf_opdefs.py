@@ -29,6 +29,14 @@ class OutArg:
     type_list_attr: str = ""
 
 
+def _maybe_dtype(value: int) -> Optional[DType]:
+    """Output types only inform value dtypes: one the IR lacks (float8...) is simply unknown."""
+    try:
+        return DType.from_tf(value)
+    except ValueError:
+        return None
+
+
 def _arg(spec: str) -> OutArg:
     """Table notation: ``name``, then ``*number_attr`` or ``[type_list_attr]``, then ``=type`` (a
     DataType number) or ``@type_attr``."""
@@ -36,7 +44,7 @@ def _arg(spec: str) -> OutArg:
     type_attr = number = type_list = ""
     if "=" in spec:
         spec, code = spec.split("=")
-        fixed = DType.from_tf(int(code))
+        fixed = _maybe_dtype(int(code))
     elif "@" in spec:
         spec, type_attr = spec.split("@")
     if "*" in spec:
@@ -73,7 +81,7 @@ def _default_value(encoded: dict[str, Any]) -> Any:
     if kind == "s":
         return str(value).encode("latin-1")
     if kind == "type":
-        return DType.from_tf(int(value))
+        return _maybe_dtype(int(value))
     return {"i": int, "f": float, "b": bool}[kind](value)
 
 
@@ -106,7 +114,7 @@ class OpDefs:
 
         args = []
         for a in op_def.output_arg:
-            fixed = DType.from_tf(int(a.type)) if a.type else None
+            fixed = _maybe_dtype(int(a.type)) if a.type else None
             args.append(OutArg(a.name, fixed, a.type_attr, a.number_attr, a.type_list_attr))
         self._outputs[op_def.name] = args
         if defaults:

@@ -41,6 +41,14 @@ class AttrPlaceholder:
     name: str
 
 
+def dtype_of(value: int, where: str = "") -> DType:
+    """A DataType number as DType; an element type the IR lacks (float8, int4...) is unsupported."""
+    try:
+        return DType.from_tf(int(value))
+    except ValueError:
+        raise UnsupportedError(f"{where}: DataType {value} is not supported".lstrip(": ")) from None
+
+
 def shape_from_proto(proto: Any) -> Shape:
     if proto.unknown_rank:
         return Shape.unknown()
@@ -61,10 +69,7 @@ def _bfloat16_to_float32(bits: np.ndarray) -> np.ndarray:
 
 def tensor_to_array(proto: Any, where: str = "") -> np.ndarray:
     """A TensorProto as a numpy array (strings: object array of bytes; bfloat16 -> float32)."""
-    try:
-        dtype = DType.from_tf(int(proto.dtype))
-    except ValueError:
-        raise UnsupportedError(f"{where}: tensor of unknown DataType {proto.dtype}") from None
+    dtype = dtype_of(proto.dtype, where)
     shape = tuple(int(d.size) for d in proto.tensor_shape.dim)
     if any(d < 0 for d in shape):
         raise InputError(f"{where}: constant tensor with unknown dimension {list(shape)}")
@@ -123,7 +128,7 @@ def _list_value(proto: Any, where: str) -> list[Any]:
     if proto.b:
         return [bool(v) for v in proto.b]
     if proto.type:
-        return [DType.from_tf(int(v)) for v in proto.type]
+        return [dtype_of(v, where) for v in proto.type]
     if proto.shape:
         return [shape_from_proto(v) for v in proto.shape]
     if proto.tensor:
@@ -146,7 +151,7 @@ def attr_to_value(proto: Any, where: str = "") -> Any:
     if kind == "b":
         return bool(proto.b)
     if kind == "type":
-        return DType.from_tf(int(proto.type))
+        return dtype_of(proto.type, where)
     if kind == "shape":
         return shape_from_proto(proto.shape)
     if kind == "tensor":

@@ -19,12 +19,12 @@ from google.protobuf.message import DecodeError
 from .._proto import meta_graph_pb2, node_def_pb2, saved_model_pb2
 from ..errors import InputError
 from ..ir.graph import Graph, Node, Value
-from ..ir.types import DType, FuncAttr
+from ..ir.types import FuncAttr
 from .tf_bundle import TensorBundle
 from .tf_freeze import expand_training_batch_norms, freeze_variables, tf1_variable_keys, tf2_variable_keys
-from .tf_functions import CALL_OPS, FunctionLibrary
+from .tf_functions import CALL_OPS, FunctionLibrary, keep_tensor_list_writes
 from .tf_opdefs import OpDefs
-from .tf_proto_convert import graph_from_node_defs, shape_from_proto, split_tensor_name
+from .tf_proto_convert import dtype_of, graph_from_node_defs, shape_from_proto, split_tensor_name
 from .tf_tables import build_initializer, link_tables, table_nodes
 
 INIT_OP_SIGNATURE = "__saved_model_init_op"
@@ -40,6 +40,7 @@ class LoadedModel:
     signature: str
     is_tf2: bool
     warnings: list[str] = field(default_factory=list)
+    tensorflow_version: str = ""  # MetaInfoDef.tensorflow_version: the TF that wrote the model
 
 
 def read_saved_model(directory: Path) -> Any:
@@ -186,7 +187,7 @@ def add_library_functions(graph: Graph, library: FunctionLibrary, opdefs: OpDefs
         body.outputs = [(a.name, v) for a, v in zip(fdef.signature.output_arg, values)]
         for arg, value in zip(fdef.signature.output_arg, values):
             if arg.type and value.dtype is None:
-                value.dtype = DType.from_tf(int(arg.type))
+                value.dtype = dtype_of(arg.type, arg.name)
         graph.functions[name] = body
         pending.extend(_referenced_functions(body))
 
@@ -218,7 +219,7 @@ def _set_inputs(graph: Graph, signature: Any, source: Path) -> None:
             raise InputError(f"signature input {key!r} names {info.name}, which the graph lacks", source)
         if node.op not in ("Placeholder", "PlaceholderWithDefault") or index != 0:
             node = _feed_point(graph, node.output(index), info, key)
-        node.attrs["dtype"] = DType.from_tf(int(info.dtype))
+        node.attrs["dtype"] = dtype_of(info.dtype, str(info.name))
         node.attrs["shape"] = shape_from_proto(info.tensor_shape)
         node.output(0).dtype = node.attrs["dtype"]
         node.output(0).shape = node.attrs["shape"]
@@ -228,7 +229,7 @@ def _set_inputs(graph: Graph, signature: Any, source: Path) -> None:
 
 def _feed_point(graph: Graph, value: Value, info: Any, key: str) -> Node:
     """A Placeholder that replaces an inner tensor a TF1 signature feeds directly."""
-    placeholder = graph.add_node("Placeholder", attrs={"dtype": DType.from_tf(int(info.dtype))},
+    placeholder = graph.add_node("Placeholder", attrs={"dtype": dtype_of(info.dtype, str(info.name))},
                                  name=graph.unique_name(key))
     graph.replace_uses(value, placeholder.output(0))
     return placeholder
@@ -244,7 +245,7 @@ def _set_outputs(graph: Graph, signature: Any, source: Path) -> None:
         if node is None:
             raise InputError(f"signature output {key!r} names {info.name}, which the graph lacks", source)
         value = node.output(index)
-        value.dtype = DType.from_tf(int(info.dtype))
+        value.dtype = dtype_of(info.dtype, str(info.name))
         if info.HasField("tensor_shape"):
             value.shape = shape_from_proto(info.tensor_shape)
         graph.outputs.append((key, value))
@@ -293,10 +294,12 @@ def load_saved_model(directory: Path, tags: set[str], signature_name: str) -> Lo
         warnings.append(f"{expanded} training-mode FusedBatchNorm node(s) (as tf-keras LayerNormalization "
                         "builds them) written as explicit mean/variance ops: TF.js ignores is_training")
     link_tables(graph)
+    keep_tensor_list_writes(graph)
     initializer = None
     if table_nodes(graph):  # only tables need the init ops (other initializers restore variables)
         init = loader.build(loader.init_roots(), "initializer")
         init.attrs["producer"] = graph.attrs["producer"]
         initializer = build_initializer(init, graph, loader.asset_of, directory)
     finish_graph(graph)
-    return LoadedModel(graph, initializer, graph.attrs["producer"], signature_name, loader.is_tf2, warnings)
+    return LoadedModel(graph, initializer, graph.attrs["producer"], signature_name, loader.is_tf2, warnings,
+                       meta.meta_info_def.tensorflow_version)

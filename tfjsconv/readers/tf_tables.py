@@ -5,7 +5,8 @@ node (the first one to run creates it, the other finds it by name), so both grap
 node under the name it has in the SavedModel's top-level graph.  The initializer holds the table
 nodes and the ops that fill them.  TF.js cannot read files, so ``InitializeTableFromTextFileV2``
 is executed here: the asset is read in Python and the table is filled by ``LookupTableImportV2``
-with constant keys and values.
+with constant keys and values.  TF.js returns lookups of keys of any rank as a flat vector, so
+lookups of keys that are not known to be rank 1 are flattened and reshaped back.
 """
 
 from __future__ import annotations

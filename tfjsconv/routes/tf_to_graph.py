@@ -11,10 +11,9 @@ from ..passes.pipeline import optimize
 from ..writers.graph_model import write_graph_model
 from .base import RouteContext, register_route
 
-_GENERATED_BY = "TensorFlow SavedModel (read by tfjsconv without TensorFlow)"
 
-
-def _write(ctx: RouteContext, graph: Graph, initializer: Optional[Graph], generated_by: str) -> None:
+def _write(ctx: RouteContext, graph: Graph, initializer: Optional[Graph],
+           generated_by: Optional[str]) -> None:
     # The initializer is already minimal (table nodes, constant keys/values and the fill ops, which
     # have no outputs and would look dead to the optimizer): it is written as it is.
     optimize(graph, ctx.options, warnings=ctx.warnings)
@@ -36,7 +35,8 @@ def convert_saved_model(ctx: RouteContext, directory: Path, default_signature: s
     loaded = load_saved_model(directory, set(options.tags) if tags is None else tags, signature)
     for message in loaded.warnings:
         ctx.warn(message)
-    _write(ctx, loaded.graph, loaded.initializer, _GENERATED_BY)
+    # As the official converter: the TensorFlow version that wrote the SavedModel.
+    _write(ctx, loaded.graph, loaded.initializer, loaded.tensorflow_version or None)
 
 
 @register_route("tf_saved_model", "tfjs_graph_model")
@@ -50,15 +50,24 @@ def tf_frozen_to_graph(ctx: RouteContext) -> None:
 
     names = [n.strip() for n in (ctx.options.output_node_names or "").split(",") if n.strip()]
     graph = load_frozen_graph(ctx.input_path, names)
-    _write(ctx, graph, None, "TensorFlow frozen GraphDef (read by tfjsconv without TensorFlow)")
+    # The official converter writes its own tf.__version__ here; a GraphDef does not record which
+    # TensorFlow wrote it, and no TensorFlow runs here, so the field stays null.
+    _write(ctx, graph, None, None)
 
 
 @register_route("tf_hub", "tfjs_graph_model")
 def tf_hub_to_graph(ctx: RouteContext) -> None:
     from ..readers.tf_hub import hub_tags, resolve_hub_module
-    from ..readers.tf_saved_model import read_saved_model
+    from ..readers.tf_saved_model import read_saved_model, select_meta_graph, user_signatures
 
     with resolve_hub_module(ctx.source or str(ctx.input_path)) as module:
-        available = [set(m.meta_info_def.tags) for m in read_saved_model(module.path).meta_graphs]
-        tags = hub_tags(module, set(ctx.options.tags), available)
-        convert_saved_model(ctx, module.path, "default", tags)
+        model = read_saved_model(module.path)
+        tags = hub_tags(module, set(ctx.options.tags), [set(m.meta_info_def.tags) for m in model.meta_graphs])
+        signature = "default"
+        signatures = user_signatures(select_meta_graph(model, tags, module.path))
+        if ctx.options.signature_name is None and "default" not in signatures \
+                and "serving_default" in signatures:
+            # TF2 models published on hubs are often plain SavedModels without a `default` signature.
+            signature = "serving_default"
+            ctx.warn(f"{ctx.source or ctx.input_path}: no `default` signature; converting `serving_default`")
+        convert_saved_model(ctx, module.path, signature, tags)
