@@ -207,7 +207,7 @@ def test_int64_weight_out_of_int32_range(tmp_path: Path) -> None:
     config = {"class_name": "Sequential", "config": {"name": "s", "layers": [
         {"class_name": "InputLayer",
          "config": {"batch_input_shape": [None, 1], "dtype": "float32", "name": "in"}},
-        {"class_name": "Dense", "config": {"name": "emb", "units": 1}}]}}
+        {"class_name": "Embedding", "config": {"name": "emb", "input_dim": 2, "output_dim": 1}}]}}
     src = write_h5(tmp_path / "big.h5", layers, model_config=config)
     error = convert_error(src, tmp_path / "out")
     assert isinstance(error, InputError) and "emb/embeddings" in str(error)

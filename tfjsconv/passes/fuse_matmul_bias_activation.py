@@ -1,6 +1,7 @@
 """MatMul + BiasAdd [+ activation] -> _FusedMatMul (attrs as TF.js's matrices executor reads them).
 
-An Add/AddV2 of a 1-D Const bias of the output width counts as a BiasAdd.  The fused node takes
+An Add/AddV2 of a 1-D Const bias of the output width counts as a BiasAdd.  Only constant biases are
+fused (see the wasm note in ``run_body``).  The fused node takes
 the name of the last node it replaces.
 """
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 from typing import Optional
 
 from ..ir.graph import Graph, Node
-from .base import Editor, GraphPass, PassContext, add, register_pass, take_name
+from .base import Editor, GraphPass, PassContext, add, const_of, register_pass, take_name
 from .fusion_util import CONV_MATMUL_ACTIVATIONS, as_bias_add, fused_attrs, is_float, sole_use
 
 
@@ -29,6 +30,10 @@ class FuseMatmulBiasActivation(GraphPass):
             matmul, bias = match
             if not is_float(matmul.outputs[0]):
                 continue  # TF.js fused matMul is float only
+            if const_of(bias) is None:
+                # The wasm kernel insists on a rank-1 bias and, observed in Keras 3 GRU While bodies,
+                # a computed bias (Squeeze of a Split) reaches it as rank 2 there; a Const is safe.
+                continue
             activation: Optional[Node] = sole_use(graph, node.outputs[0], is_main)
             if activation is None or activation.op not in CONV_MATMUL_ACTIVATIONS:
                 activation = None

@@ -24,8 +24,10 @@ from . import (  # noqa: F401  (each module registers its pass)
     hoist_bias_add,
     remove_identity,
     remove_noop_ops,
+    rewrite_einsum,
     rewrite_equivalents,
     rewrite_erfc,
+    rewrite_tfjs_gaps,
     strip_debug_ops,
 )
 from .base import PassContext, PassManager, get_pass
@@ -37,6 +39,8 @@ DEFAULT_PASSES = (
     "remove_noop_ops",
     "rewrite_erfc",
     "rewrite_equivalents",
+    "rewrite_tfjs_gaps",
+    "rewrite_einsum",
     "fold_constants",
     "eliminate_common_subexpressions",
     "fold_batch_norm",

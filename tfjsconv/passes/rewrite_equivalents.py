@@ -3,6 +3,9 @@
 * ``Softsign(x)`` -> ``x / (1 + |x|)``
 * ``Inv(x)`` -> ``Reciprocal(x)``
 * ``BatchMatMulV3`` with equal input and output types -> ``BatchMatMulV2``
+* ``SpaceToDepth`` (NHWC, static H, W, C) -> Reshape [N, H/b, b, W/b, b, C], Transpose
+  [0, 1, 3, 2, 4, 5], Reshape [N, H/b, W/b, b*b*C]: the depth index TF documents is
+  ``(row_in_block * b + col_in_block) * C + c``, which is exactly that order.
 """
 
 from __future__ import annotations
@@ -57,6 +60,33 @@ def _batch_matmul_v3(ed: Editor, node: Node) -> bool:
     node.op = "BatchMatMulV2"
     node.attrs = {"T": ta, "adj_x": bool(node.attrs.get("adj_x", False)),
                   "adj_y": bool(node.attrs.get("adj_y", False))}
+    return True
+
+
+@rewrite("SpaceToDepth")
+def _space_to_depth(ed: Editor, node: Node) -> bool:
+    graph = ed.graph
+    x, out = node.inputs[0], node.outputs[0]
+    block = int(node.attrs.get("block_size", 0))
+    fmt = node.attrs.get("data_format", b"NHWC")
+    dims = x.shape.dims if x.shape is not None else None
+    if block < 2 or (fmt.decode() if isinstance(fmt, bytes) else str(fmt)) != "NHWC" or dims is None \
+            or len(dims) != 4 or None in dims[1:]:
+        return False  # left for the op check to report
+    _, h, w, c = dims
+    if h % block or w % block:
+        return False
+    dtype = node.attrs.get("T", DType.FLOAT)
+    name = take_name(graph, node)
+    split = add_const(graph, np.array([-1, h // block, block, w // block, block, c], np.int32),
+                      f"{name}/blocks", DType.INT32)
+    blocks = add(graph, "Reshape", [x, split], {"T": dtype, "Tshape": DType.INT32}, name=f"{name}/split")
+    perm = add_const(graph, np.array([0, 1, 3, 2, 4, 5], np.int32), f"{name}/perm", DType.INT32)
+    moved = add(graph, "Transpose", [blocks, perm], {"T": dtype, "Tperm": DType.INT32}, name=f"{name}/move")
+    merge = add_const(graph, np.array([-1, h // block, w // block, block * block * c], np.int32),
+                      f"{name}/depth", DType.INT32)
+    result = add(graph, "Reshape", [moved, merge], {"T": dtype, "Tshape": DType.INT32}, name=name, like=out)
+    ed.replace(node, [result], keep_controls=True)
     return True
 
 

@@ -19,7 +19,8 @@ from typing import Any, Optional
 import h5py
 
 from ..errors import InputError
-from .keras_h5 import H5Layer
+from .h5_guard import check_global_heaps
+from .keras_h5 import H5_ERRORS, H5Layer
 from .keras_v3_weights import read_v3_weights
 
 _MAX_JSON_BYTES = 256 * 1024 * 1024
@@ -36,7 +37,11 @@ class KerasArchive:
 
     def layers(self) -> tuple[H5Layer, ...]:
         """Every layer's weights, already named as tfjs-layers names them."""
-        return read_v3_weights(self.weights_file, self.path, self.model_config)
+        try:
+            return read_v3_weights(self.weights_file, self.path, self.model_config)
+        except H5_ERRORS as exc:  # damaged HDF5 structures surface while walking the groups
+            reason = " ".join(str(exc).split())
+            raise InputError(f"corrupt model.weights.h5 in the archive ({reason})", self.path) from exc
 
 
 def _member(archive: zipfile.ZipFile, name: str, path: Path) -> Optional[zipfile.ZipInfo]:
@@ -120,8 +125,9 @@ def open_keras_archive(path: Path) -> Iterator[KerasArchive]:
     path = Path(path)
     with (_from_directory(path) if path.is_dir() else _from_zip(path)) as (config, metadata, weights):
         try:
+            check_global_heaps(weights, report_as=path)
             handle = h5py.File(weights, "r")
-        except OSError as exc:
+        except H5_ERRORS as exc:
             raise InputError(f"model.weights.h5 in the archive is not a readable HDF5 file ({exc})",
                              path) from exc
         with handle:

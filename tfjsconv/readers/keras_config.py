@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from ..errors import InputError, UnsupportedError, UnsupportedLayersError
+from .keras_rewrites import WeightPlan, rewrite_normalization
+from .keras_shapes import infer_input_shapes
 
 JsonDict = dict[str, Any]
 
@@ -78,6 +80,13 @@ class _Findings:
     unsupported: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     layer_classes: dict[str, str] = field(default_factory=dict)  # layer name -> class, all depths
+    # layer name -> input shape (batch axis first), when recorded or inferred
+    input_shapes: dict[str, tuple[Optional[int], ...]] = field(default_factory=dict)
+
+    def input_rank(self, name: str) -> Optional[int]:
+        shape = self.input_shapes.get(name)
+        return None if shape is None else len(shape)
+    weight_plans: dict[str, WeightPlan] = field(default_factory=dict)  # rewritten layers' weight edits
 
     def refuse(self, layer: str, cls: str, why: str) -> None:
         self.unsupported.append(f"layer {layer!r} ({cls}): {why}")
@@ -89,6 +98,8 @@ class TranslatedConfig:
     layer_classes: dict[str, str]  # every layer name at any nesting depth -> its class
     model_names: frozenset[str]  # names of the model and of every nested model
     warnings: tuple[str, ...]
+    # Layers rewritten as other TF.js classes (keras_rewrites), by name: how their weights change.
+    weight_plans: dict[str, WeightPlan] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -142,6 +153,47 @@ def _known_input_shape(entry: JsonDict) -> Optional[list[int]]:
     return dims if all(isinstance(d, int) and d >= 0 for d in dims) else None
 
 
+def _recorded_input_shape(entry: JsonDict) -> Optional[tuple[Optional[int], ...]]:
+    """A single-input layer's input shape (batch axis included) when the file records it (Keras 3
+    and tf-keras .keras archives do, in build_config or in the keras tensors of its first call)."""
+    shape = (entry.get("build_config") or {}).get("input_shape")
+    if shape is None:
+        for node in entry.get("inbound_nodes") or ():
+            tensors = _keras_tensor_shapes(node.get("args", [])) if isinstance(node, dict) else []
+            shape = tensors[0] if len(tensors) == 1 else None
+            break
+    if isinstance(shape, list) and shape and all(d is None or isinstance(d, int) for d in shape):
+        return tuple(shape)
+    return None
+
+
+def _record_shapes(obj: Any, shapes: dict[str, tuple[Optional[int], ...]]) -> None:
+    """Recorded input shapes by layer name, read before the cleanup drops build_config."""
+    if isinstance(obj, list):
+        for item in obj:
+            _record_shapes(item, shapes)
+        return
+    if not isinstance(obj, dict):
+        return
+    config = obj.get("config")
+    if "class_name" in obj and isinstance(config, dict) and isinstance(config.get("name"), str):
+        shape = _recorded_input_shape(obj)
+        if shape is not None:
+            shapes[config["name"]] = shape
+    for value in obj.values():
+        _record_shapes(value, shapes)
+
+
+def _input_shapes(raw: JsonDict) -> dict[str, tuple[Optional[int], ...]]:
+    """Input shapes of single-input layers: recorded ones, else inferred from the graph (tf-keras .h5)."""
+    shapes: dict[str, tuple[Optional[int], ...]] = {}
+    for name, inputs in infer_input_shapes(raw).items():
+        if len(inputs) == 1:
+            shapes[name] = inputs[0]
+    _record_shapes(raw, shapes)  # recorded shapes win over inferred ones
+    return shapes
+
+
 def _keras_tensor_shapes(arg: Any) -> list[Any]:
     if isinstance(arg, dict) and arg.get("class_name") == "__keras_tensor__":
         return [arg.get("config", {}).get("shape")]
@@ -150,7 +202,7 @@ def _keras_tensor_shapes(arg: Any) -> list[Any]:
     return []
 
 
-def _resolve_reshapes(obj: Any, warnings: list[str]) -> None:
+def _resolve_reshapes(obj: Any, warnings: list[str], shapes: dict[str, tuple[Optional[int], ...]]) -> None:
     """Fills in the -1 of Reshape target shapes.
 
     tfjs-layers 4.22's Reshape.computeOutputShape treats the (always unknown) batch axis as an
@@ -160,7 +212,7 @@ def _resolve_reshapes(obj: Any, warnings: list[str]) -> None:
     """
     if isinstance(obj, list):
         for item in obj:
-            _resolve_reshapes(item, warnings)
+            _resolve_reshapes(item, warnings, shapes)
         return
     if not isinstance(obj, dict):
         return
@@ -168,6 +220,9 @@ def _resolve_reshapes(obj: Any, warnings: list[str]) -> None:
     target = config.get("target_shape") if isinstance(config, dict) else None
     if obj.get("class_name") == "Reshape" and isinstance(target, list) and -1 in target:
         dims = _known_input_shape(obj)
+        inferred = shapes.get(str(config.get("name")))
+        if dims is None and inferred is not None and all(isinstance(d, int) for d in inferred[1:]):
+            dims = [int(d) for d in inferred[1:] if d is not None]
         known = 1
         for d in target:
             known *= d if d != -1 else 1
@@ -180,7 +235,7 @@ def _resolve_reshapes(obj: Any, warnings: list[str]) -> None:
             warnings.append(f"layer {config.get('name')!r}: Reshape target {target} keeps its -1, which "
                             "tfjs-layers 4.22 cannot infer when building the model; give the full shape")
     for value in obj.values():
-        _resolve_reshapes(value, warnings)
+        _resolve_reshapes(value, warnings, shapes)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -263,6 +318,41 @@ def _gru(name: str, cls: str, config: JsonDict, found: _Findings) -> None:
 def _batch_norm(name: str, cls: str, config: JsonDict, found: _Findings) -> None:
     if config.get("renorm"):  # extra renorm variables TF.js has no slot for
         found.refuse(name, cls, "renorm=True is not supported by TF.js")
+
+
+def _single_axis(config: JsonDict) -> Optional[int]:
+    axis = config.get("axis", -1)
+    if isinstance(axis, list) and len(axis) == 1:
+        axis = axis[0]
+    return axis if isinstance(axis, int) else None
+
+
+@_fix("BatchNormalization")
+def _batch_norm_axis(name: str, cls: str, config: JsonDict, found: _Findings) -> None:
+    # TF.js 4.22's batchNorm kernels index the statistics as if they ran along the last axis, so any
+    # other axis loads fine and computes wrong values (observed); ranks above 4 throw at predict.
+    rank = found.input_rank(name)
+    axis = _single_axis(config)
+    if rank is None or axis is None:
+        return
+    if rank > 4:
+        found.refuse(name, cls, f"inputs of rank {rank} are not supported by TF.js 4.22 (at most 4)")
+    elif axis % rank != rank - 1:
+        found.refuse(name, cls, f"axis={axis} is not the last axis of its rank-{rank} input; TF.js 4.22 "
+                                "computes wrong values for that")
+
+
+@_fix("Softmax")
+def _softmax_axis(name: str, cls: str, config: JsonDict, found: _Findings) -> None:
+    rank = found.input_rank(name)
+    axis = _single_axis(config)
+    if axis is None and config.get("axis") is not None:
+        found.refuse(name, cls, f"axis={config['axis']} (several axes) is not supported by TF.js 4.22")
+    elif axis is not None and axis != -1 and (rank is None or axis % rank != rank - 1):
+        # TF.js only computes softmax along the last axis and throws at predict time otherwise.
+        where = f" of its rank-{rank} input" if rank else ""
+        found.refuse(name, cls, f"axis={axis} is not the last axis{where}; TF.js 4.22 only supports "
+                                "softmax along the last axis")
 
 
 @_fix("LayerNormalization")
@@ -477,9 +567,43 @@ def _collect_names(entry: JsonDict, found: _Findings, models: set[str]) -> None:
                 _collect_names(layer, found, models)
 
 
+_GLOBAL_POOLING = re.compile(r"^Global(Average|Max)Pooling([123])D$")
+
+
+def _keepdims_to_window(entry: JsonDict, shape: Optional[tuple[Optional[int], ...]]) -> None:
+    """GlobalXPooling(keepdims=True) -> XPooling over the whole (known) spatial extent.
+
+    TF.js's global pooling layers have no keepdims; a pooling window as large as the input gives the
+    same values with the kept unit axes (MobileNet's head).  Left unchanged (and then refused) when
+    the spatial size is not known.
+    """
+    match = _GLOBAL_POOLING.match(str(entry.get("class_name")))
+    config = entry["config"]
+    rank = int(match.group(2)) if match else 0
+    if match is None or shape is None or len(shape) != rank + 2:
+        return
+    first = config.get("data_format") == "channels_first"
+    spatial = shape[2:] if first else shape[1:-1]
+    if not all(isinstance(d, int) and d > 0 for d in spatial):
+        return
+    entry["class_name"] = f"{match.group(1)}Pooling{rank}D"
+    entry["config"] = {**{key: config[key] for key in ("name", "trainable", "dtype") if key in config},
+                       "pool_size": list(spatial), "strides": list(spatial), "padding": "valid",
+                       "data_format": config.get("data_format", "channels_last")}
+
+
 def _walk_layer(entry: JsonDict, found: _Findings, models: frozenset[str]) -> None:
     cls = str(entry.get("class_name"))
     name = _layer_name(entry)
+    if cls == "Normalization" and isinstance(entry.get("config"), dict):
+        plan = rewrite_normalization(entry, lambda why: found.refuse(name, "Normalization", why))
+        if plan is None:
+            return
+        found.weight_plans[name] = plan
+        cls = str(entry["class_name"])
+    if cls.startswith("Global") and isinstance(entry.get("config"), dict) and entry["config"].get("keepdims"):
+        _keepdims_to_window(entry, found.input_shapes.get(name))
+        cls = str(entry["class_name"])
     if cls not in tfjs_catalog()["layers"]:
         found.unknown.setdefault(cls, []).append(name)
     config = entry.get("config")
@@ -524,6 +648,49 @@ def _walk_model(config: Any, found: _Findings, models: frozenset[str]) -> None:
             config["output_layers"] = _endpoint_list(config["output_layers"], output_shift)
 
 
+def _refuse_ops(obj: Any, found: _Findings) -> None:
+    """Keras 3 records tensor operations in a functional model (``x * 2.0``, ``keras.ops.add``) as
+    nodes whose class names can equal layer names (``Multiply``, ``Add``) but whose module is
+    ``keras.src.ops.*``: TF.js would load them as merge layers, which they are not."""
+    if isinstance(obj, list):
+        for item in obj:
+            _refuse_ops(item, found)
+        return
+    if not isinstance(obj, dict):
+        return
+    module = obj.get("module")
+    if "class_name" in obj and isinstance(module, str) and module.startswith(("keras.src.ops", "keras.ops")):
+        op = f"{module.rsplit('.', 1)[-1]}.{obj['class_name']}"
+        found.refuse(_layer_name(obj), str(obj["class_name"]),
+                     f"is the Keras operation {op} applied to a tensor, not a layer; a TF.js layers model "
+                     "cannot express it (use the equivalent Keras layer, e.g. Rescaling, Add, Multiply)")
+        return
+    for value in obj.values():
+        _refuse_ops(value, found)
+
+
+def _check_structure(entry: Any, where: str) -> None:
+    """The skeleton every Keras model config has: models hold a list of {class_name, config} layers.
+
+    Raises ValueError naming the first place that departs from it; the walk then stays on safe ground.
+    """
+    if not isinstance(entry, dict) or not isinstance(entry.get("class_name"), str):
+        raise ValueError(f"{where} is not a {{class_name, config}} object")
+    config = entry.get("config")
+    if entry["class_name"] not in MODEL_CLASSES:
+        if not isinstance(config, dict):
+            raise ValueError(f"{where} ({entry['class_name']}) has no config object")
+        return
+    layers = config.get("layers") if isinstance(config, dict) else config
+    if not isinstance(layers, list):
+        raise ValueError(f"{where} ({entry['class_name']}) has no list of layers")
+    for index, layer in enumerate(layers):
+        _check_structure(layer, f"layer #{index} of {where}")
+        nodes = layer.get("inbound_nodes", [])
+        if not isinstance(nodes, list):
+            raise ValueError(f"layer #{index} of {where}: inbound_nodes is not a list")
+
+
 def translate_model_config(model_config: JsonDict, path: Optional[Path] = None,
                            keras3: bool = False) -> TranslatedConfig:
     """Returns the tfjs-layers form of ``model_config`` or raises, listing every problem at once.
@@ -532,15 +699,24 @@ def translate_model_config(model_config: JsonDict, path: Optional[Path] = None,
     """
     if not isinstance(model_config, dict) or "class_name" not in model_config or "config" not in model_config:
         raise InputError("model_config is not a Keras {class_name, config} object", path)
-    raw = translate_class_names(copy.deepcopy(model_config))
-    reshape_warnings: list[str] = []
-    _resolve_reshapes(raw, reshape_warnings)
-    config = _clean(raw)
-    found = _Findings(keras3=keras3, warnings=reshape_warnings)
-    models: set[str] = set()
-    _collect_names(config, found, models)
-    frozen_models = frozenset(models)
-    _walk_layer(config, found, frozen_models)
+    try:
+        _check_structure(model_config, "the model")
+        raw = translate_class_names(copy.deepcopy(model_config))
+        reshape_warnings: list[str] = []
+        shapes = _input_shapes(raw)
+        _resolve_reshapes(raw, reshape_warnings, shapes)
+        found = _Findings(keras3=keras3, warnings=reshape_warnings, input_shapes=shapes)
+        _refuse_ops(raw, found)
+        config = _clean(raw)
+        models: set[str] = set()
+        _collect_names(config, found, models)
+        frozen_models = frozenset(models)
+        _walk_layer(config, found, frozen_models)
+    except (AttributeError, TypeError, ValueError, KeyError, IndexError) as exc:
+        # The walk trusts the Keras layout (dicts where Keras writes dicts); a config that breaks
+        # that trust is damaged or hand-made, not something to convert by guessing.
+        raise InputError(f"model_config is not a well-formed Keras model config ({type(exc).__name__}: "
+                         f"{exc})", path) from exc
     if found.unknown:
         detail = "layers " + ", ".join(f"{name!r} ({cls})" for cls, names in sorted(found.unknown.items())
                                        for name in names)
@@ -550,4 +726,5 @@ def translate_model_config(model_config: JsonDict, path: Optional[Path] = None,
     if found.unsupported:
         raise UnsupportedError("TF.js cannot load or run this model as saved: "
                                + "; ".join(found.unsupported), path)
-    return TranslatedConfig(config, dict(found.layer_classes), frozen_models, tuple(found.warnings))
+    return TranslatedConfig(config, dict(found.layer_classes), frozen_models, tuple(found.warnings),
+                            dict(found.weight_plans))

@@ -21,6 +21,12 @@ import numpy as np
 
 from ..errors import InputError
 from ..ir.graph import LazyArray
+from .h5_guard import check_global_heaps
+
+# What h5py raises for damaged files: OSError for I/O and most format errors, RuntimeError when a
+# group or link walk fails, KeyError when a damaged object cannot be opened, ValueError for some
+# bad dataspace/type messages.
+H5_ERRORS = (OSError, RuntimeError, KeyError, ValueError)
 
 
 @dataclass(frozen=True)
@@ -112,7 +118,7 @@ def _loader(dataset: h5py.Dataset, path: Path, weight: str) -> LazyArray:
     def load() -> np.ndarray:
         try:
             return np.asarray(dataset[()])
-        except (OSError, ValueError) as exc:  # truncated or corrupt data blocks surface only here
+        except H5_ERRORS as exc:  # truncated or corrupt data blocks surface only here
             raise InputError(f"cannot read weight {weight!r}: {exc}", path) from exc
 
     return LazyArray(dataset.dtype, dataset.shape, load)
@@ -178,14 +184,15 @@ def open_keras_h5(path: Path) -> Iterator[KerasH5]:
     if path.is_dir():
         raise InputError("expected a Keras .h5 file, got a directory", path)
     try:
+        check_global_heaps(path)
         handle = h5py.File(path, "r")
-    except OSError as exc:  # h5py raises OSError for non-HDF5, truncated and unreadable files
+    except H5_ERRORS as exc:  # h5py raises OSError for non-HDF5, truncated and unreadable files
         reason = " ".join(str(exc).split())
         raise InputError(f"not a readable HDF5 file ({reason})", path) from exc
     try:
         try:
             model = _read(handle, path)
-        except (OSError, KeyError) as exc:  # damaged metadata deeper in the file
+        except H5_ERRORS as exc:  # damaged metadata deeper in the file
             raise InputError(f"corrupt HDF5 file ({' '.join(str(exc).split())})", path) from exc
         yield model
     finally:

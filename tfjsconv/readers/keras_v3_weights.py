@@ -23,7 +23,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..ir.graph import LazyArray
-from .keras_h5 import H5Layer, H5Weight
+from .keras_h5 import H5_ERRORS, H5Layer, H5Weight
 
 JsonDict = dict[str, Any]
 
@@ -54,6 +54,7 @@ _VARIABLES: dict[str, _Spec] = {
     "layer_normalization": (("gamma", "scale"), ("beta", "center")),
     "embedding": (("embeddings", None),),
     "p_re_lu": (("alpha", None),),
+    "normalization": (("mean", None), ("variance", None), ("count", None)),
     # `rnn` is RNN(cell) with one built-in cell; its use_bias lives in the cell's config.
     **{key: _RNN_CELL for key in ("simple_rnn", "lstm", "gru", "conv_lstm2d", "rnn", "simple_rnn_cell",
                                   "lstm_cell", "gru_cell", "conv_lstm2d_cell")},
@@ -103,7 +104,7 @@ def _lazy(dataset: h5py.Dataset, path: Path, name: str) -> LazyArray:
     def load() -> np.ndarray:
         try:
             return np.asarray(dataset[()])
-        except (OSError, ValueError) as exc:
+        except H5_ERRORS as exc:
             raise InputError(f"cannot read weight {name!r}: {exc}", path) from exc
 
     return LazyArray(dataset.dtype, dataset.shape, load)

@@ -34,6 +34,7 @@ _ASSIGN_OPS = frozenset({"AssignVariableOp", "AssignAddVariableOp", "AssignSubVa
 _PASS_THROUGH = frozenset({"Identity", "Snapshot"})
 _WHILE_OPS = frozenset({"While", "StatelessWhile"})
 _IF_OPS = frozenset({"If", "StatelessIf"})
+_V1_FLOW = frozenset({"Enter", "RefEnter", "Switch", "RefSwitch"})
 
 
 # ----- binding: TF2 --------------------------------------------------------------------------------
@@ -183,8 +184,13 @@ def checkpoint_value(bundle: TensorBundle, key: str, spec: str, node: str) -> Ar
     return LazyArray(full.dtype, part_shape, lambda: np.ascontiguousarray(full.materialize()[cuts]))
 
 
-def replace_with_const(graph: Graph, node: Node, value: ArrayLike, dtype: DType) -> Node:
-    """Swaps ``node`` for a Const of the same name (its old outputs' consumers now read the Const)."""
+def replace_with_const(graph: Graph, node: Node, value: ArrayLike, dtype: DType,
+                       defer: Optional[list[Node]] = None) -> Node:
+    """Swaps ``node`` for a Const of the same name (its old outputs' consumers now read the Const).
+
+    With ``defer``, the old node is appended there instead of being detached and removed now: a
+    model with thousands of variables then pays for one graph scan instead of one per variable.
+    """
     name = node.name
     const = graph.add_const(value, name=name + "__frozen", dtype=dtype)
     keep_outputs = list(node.outputs)
@@ -194,6 +200,9 @@ def replace_with_const(graph: Graph, node: Node, value: ArrayLike, dtype: DType)
         if old.index == 0:
             for consumer, position in list(old.uses):
                 graph.set_input(consumer, position, const.output(0))
+    if defer is not None:
+        defer.append(node)
+        return const
     for other in graph.nodes:
         if node in other.control_inputs:
             other.control_inputs = [c for c in other.control_inputs if c is not node]
@@ -213,10 +222,13 @@ class ResourceFreezer:
         self.owned: set[str] = set()
 
     def freeze(self, graph: Graph, resource: Value, value: Value, dtype: DType,
-               shape: Optional[Shape]) -> None:
-        doomed: list[Node] = []
-        self._rewrite(graph, resource, value, dtype, shape, doomed, set())
-        _remove_dead(graph, doomed)
+               shape: Optional[Shape], doomed: Optional[list[Node]] = None) -> None:
+        """Rewrites the readers of ``resource``; the rewritten nodes are removed now, or collected
+        in ``doomed`` for the caller to remove in one go."""
+        pending: list[Node] = [] if doomed is None else doomed
+        self._rewrite(graph, resource, value, dtype, shape, pending, set())
+        if doomed is None:
+            _remove_dead(graph, pending)
 
     def _rewrite(self, graph: Graph, resource: Value, value: Value, dtype: DType, shape: Optional[Shape],
                  doomed: list[Node], visited: set[int]) -> None:
@@ -253,6 +265,14 @@ class ResourceFreezer:
                 self._retype_call(graph, consumer, position, value, dtype, shape, ("cond", "body"),
                                   position, "T")
                 self._rewrite(graph, consumer.output(position), value, dtype, shape, doomed, visited)
+            elif op in _V1_FLOW and consumer.attrs.get("T") == DType.RESOURCE and position == 0:
+                # TF1 control flow (Enter into a while frame, Switch of a v1 cond) carrying the
+                # handle: let it carry the value instead; its readers then read that value in the frame.
+                graph.set_input(consumer, position, value)
+                consumer.attrs["T"] = dtype
+                for out in consumer.outputs:
+                    out.dtype, out.shape = dtype, shape
+                    self._rewrite(graph, out, out, dtype, shape, doomed, visited)
             elif op in _IF_OPS:
                 if position == 0:
                     raise UnsupportedError(f"{op} {consumer.name} branches on a resource")
@@ -366,6 +386,8 @@ def freeze_variables(graph: Graph, bindings: dict[str, tuple[str, str]], bundle:
     """Replaces every variable node of ``graph`` by a Const from the checkpoint; returns how many."""
     freezer = ResourceFreezer(graph)
     count = 0
+    replaced: list[Node] = []  # the old variable nodes, detached at the end
+    doomed: list[Node] = []  # rewritten resource readers, removed at the end
     for node in list(graph.nodes):
         if node.op not in VARIABLE_OPS:
             continue
@@ -384,11 +406,22 @@ def freeze_variables(graph: Graph, bindings: dict[str, tuple[str, str]], bundle:
                              f"is {dtype.tf_name}", bundle.index_path)
         shape = Shape.of(tuple(value.shape))
         resource = node.op == "VarHandleOp"
-        const = replace_with_const(graph, node, value, dtype)
+        const = replace_with_const(graph, node, value, dtype, defer=replaced)
         if resource:
-            freezer.freeze(graph, const.output(0), const.output(0), dtype, shape)
+            freezer.freeze(graph, const.output(0), const.output(0), dtype, shape, doomed)
         count += 1
+    _remove_dead(graph, doomed)
+    _drop_replaced(graph, replaced)
     return count
+
+
+def _drop_replaced(graph: Graph, replaced: list[Node]) -> None:
+    """Removes the variable nodes ``replace_with_const(defer=...)`` left behind, in one pass."""
+    gone = {id(n) for n in replaced}
+    for other in graph.nodes:
+        if any(id(c) in gone for c in other.control_inputs):
+            other.control_inputs = [c for c in other.control_inputs if id(c) not in gone]
+    graph.remove_nodes([n for n in replaced if not any(v.uses for v in n.outputs)])
 
 
 # ----- training-mode batch norm --------------------------------------------------------------------

@@ -32,7 +32,7 @@ def read_graph_def(path: Path) -> graph_pb2.GraphDef:
             text_format.Parse(raw.decode("utf-8"), graph_def)
         else:
             graph_def.ParseFromString(raw)
-    except (DecodeError, text_format.ParseError, UnicodeDecodeError):
+    except (DecodeError, text_format.ParseError, UnicodeDecodeError, RuntimeError, ValueError):
         raise InputError("not a GraphDef protobuf (cannot parse)", path) from None
     if not graph_def.node:
         raise InputError("the GraphDef has no nodes", path)

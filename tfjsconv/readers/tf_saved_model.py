@@ -50,16 +50,23 @@ def read_saved_model(directory: Path) -> Any:
     if pb.is_file():
         try:
             model.ParseFromString(pb.read_bytes())
-        except DecodeError:
+        except (DecodeError, RuntimeError, ValueError):  # RuntimeError: the upb runtime's recursion limit
             raise InputError("not a SavedModel protobuf (cannot parse)", pb) from None
-        return model
+        return _with_meta_graphs(model, pb)
     if pbtxt.is_file():
         try:
             text_format.Parse(pbtxt.read_text(encoding="utf-8"), model)
-        except text_format.ParseError as exc:
+        except (text_format.ParseError, UnicodeDecodeError, ValueError) as exc:
             raise InputError(f"cannot parse SavedModel text: {exc}", pbtxt) from None
-        return model
+        return _with_meta_graphs(model, pbtxt)
     raise InputError("no saved_model.pb or saved_model.pbtxt in this directory", directory)
+
+
+def _with_meta_graphs(model: Any, source: Path) -> Any:
+    # An empty or truncated file parses as a SavedModel with nothing in it: say so, naming the file.
+    if not model.meta_graphs:
+        raise InputError("holds no MetaGraph (empty, truncated or not a SavedModel)", source)
+    return model
 
 
 def select_meta_graph(model: Any, tags: set[str], source: Path) -> Any:

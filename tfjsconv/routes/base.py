@@ -38,6 +38,7 @@ _ROUTES: dict[tuple[str, str], Route] = {}
 _ROUTE_MODULES = (
     "tfjsconv.routes.keras_to_layers",
     "tfjsconv.routes.tf_to_graph",
+    "tfjsconv.routes.onnx_to_graph",
 )
 
 

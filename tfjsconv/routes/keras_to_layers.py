@@ -9,6 +9,8 @@ from ..errors import ConverterError
 from ..readers.keras_archive import open_keras_archive
 from ..readers.keras_config import translate_model_config
 from ..readers.keras_h5 import KerasH5, open_keras_h5
+from ..readers.keras_rewrites import WeightPlan, apply_weight_plans
+from ..readers.keras_weight_check import check_weight_shapes
 from ..writers.layers_model import (
     keras2_weight_name,
     keras3_weight_name,
@@ -33,6 +35,10 @@ def _named_weights(model: KerasH5, layer_classes: dict[str, str],
     return named
 
 
+def _shapes(layers: Sequence[tuple[str, Sequence[Weight]]]) -> list[tuple[str, tuple[int, ...]]]:
+    return [(weight.name, tuple(weight.data.shape)) for _, weights in layers for weight in weights]
+
+
 @register_route("keras", "tfjs_layers_model")
 def keras_h5_to_layers(ctx: RouteContext) -> None:
     options = ctx.options
@@ -44,6 +50,7 @@ def keras_h5_to_layers(ctx: RouteContext) -> None:
         model_config = None
         layer_classes: dict[str, str] = {}
         model_names: frozenset[str] = frozenset()
+        plans: dict[str, WeightPlan] = {}
         if model.weights_only:
             ctx.warn(f"{ctx.input_path}: weights-only HDF5 file; model.json has no topology "
                      "(modelTopology is null), so TF.js needs the architecture from elsewhere")
@@ -55,6 +62,10 @@ def keras_h5_to_layers(ctx: RouteContext) -> None:
             model_config = translated.model_config
             layer_classes = translated.layer_classes
             model_names = translated.model_names
+            plans = translated.weight_plans
+        layers = apply_weight_plans(_named_weights(model, layer_classes, model_names), plans)
+        if model_config is not None:
+            check_weight_shapes(model_config, _shapes(layers), ctx.input_path)
         try:
             write_layers_model(
                 ctx.output_dir,
@@ -62,7 +73,7 @@ def keras_h5_to_layers(ctx: RouteContext) -> None:
                 backend=model.backend,
                 model_config=model_config,
                 training_config=None if model.weights_only else model.training_config,
-                layers=_named_weights(model, layer_classes, model_names),
+                layers=layers,
                 split_weights_by_layer=options.split_weights_by_layer,
                 shard_size_bytes=options.shard_size,
                 quantization=quantization,
@@ -85,7 +96,9 @@ def keras_archive_to_layers(ctx: RouteContext) -> None:
                                             keras3=not major.isdigit() or int(major) >= 3)
         for message in translated.warnings:
             ctx.warn(message)
-        layers = [(layer.name, [Weight(w.name, w.data) for w in layer.weights]) for layer in archive.layers()]
+        layers = apply_weight_plans([(layer.name, [Weight(w.name, w.data) for w in layer.weights])
+                                     for layer in archive.layers()], translated.weight_plans)
+        check_weight_shapes(translated.model_config, _shapes(layers), ctx.input_path)
         try:
             write_layers_model(
                 ctx.output_dir,

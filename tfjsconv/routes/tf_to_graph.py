@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
@@ -12,11 +14,23 @@ from ..writers.graph_model import write_graph_model
 from .base import RouteContext, register_route
 
 
+@contextmanager
+def _naming(path: Path) -> Iterator[None]:
+    """Errors found deep inside a graph (a missing function, a call cycle) name the model file."""
+    try:
+        yield
+    except ConverterError as exc:
+        if exc.path is None:
+            exc.path = str(path)
+        raise
+
+
 def _write(ctx: RouteContext, graph: Graph, initializer: Optional[Graph],
            generated_by: Optional[str]) -> None:
     # The initializer is already minimal (table nodes, constant keys/values and the fill ops, which
     # have no outputs and would look dead to the optimizer): it is written as it is.
-    optimize(graph, ctx.options, warnings=ctx.warnings)
+    with _naming(Path(ctx.source or str(ctx.input_path))):
+        optimize(graph, ctx.options, warnings=ctx.warnings)
     try:
         write_graph_model(graph, ctx.output_dir, ctx.options, generated_by=generated_by,
                           initializer=initializer, warnings=ctx.warnings)
@@ -32,7 +46,8 @@ def convert_saved_model(ctx: RouteContext, directory: Path, default_signature: s
 
     options = ctx.options
     signature = options.signature_name or default_signature
-    loaded = load_saved_model(directory, set(options.tags) if tags is None else tags, signature)
+    with _naming(directory):
+        loaded = load_saved_model(directory, set(options.tags) if tags is None else tags, signature)
     for message in loaded.warnings:
         ctx.warn(message)
     # As the official converter: the TensorFlow version that wrote the SavedModel.
@@ -49,7 +64,8 @@ def tf_frozen_to_graph(ctx: RouteContext) -> None:
     from ..readers.tf_graphdef import load_frozen_graph
 
     names = [n.strip() for n in (ctx.options.output_node_names or "").split(",") if n.strip()]
-    graph = load_frozen_graph(ctx.input_path, names)
+    with _naming(ctx.input_path):
+        graph = load_frozen_graph(ctx.input_path, names)
     # The official converter writes its own tf.__version__ here; a GraphDef does not record which
     # TensorFlow wrote it, and no TensorFlow runs here, so the field stays null.
     _write(ctx, graph, None, None)

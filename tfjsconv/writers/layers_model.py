@@ -54,8 +54,12 @@ def keras3_weight_name(stored: str, layer_classes: Mapping[str, str], model_name
     DepthwiseConv2D's kernel ``depthwise_kernel``.
     """
     parts = keras2_weight_name(stored).split("/")
-    while len(parts) > 2 and parts[0] in model_names and parts[1] in layer_classes:
-        parts = parts[1:]
+    # The owner is the first layer named on the path that is not an enclosing model; whatever comes
+    # before it is model scopes or name scopes (NASNet's `reduction_A_block_stem_1/...`).
+    owners = [i for i, part in enumerate(parts[:-1]) if part in layer_classes]
+    plain = [i for i in owners if parts[i] not in model_names]
+    if owners:
+        parts = parts[(plain or owners)[-1 if not plain else 0]:]
     owner, middle, leaf = parts[0], parts[1:-1], parts[-1]
     cls = layer_classes.get(owner)
     if cls == "TimeDistributed" and middle:

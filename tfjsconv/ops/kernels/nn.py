@@ -200,3 +200,19 @@ def log_softmax(inputs: list[np.ndarray], attrs: dict[str, Any]) -> tuple[np.nda
     return ((shifted - np.log(np.sum(np.exp(shifted), axis=-1, keepdims=True))).astype(x.dtype),)
 
 
+
+
+@kernel("Einsum")
+def einsum(inputs: list[np.ndarray], attrs: dict[str, Any]) -> tuple[np.ndarray, ...]:
+    equation = text(attrs.get("equation", b""))
+    return (np.asarray(np.einsum(equation, *inputs)).astype(inputs[0].dtype),)
+
+
+@kernel("MatrixBandPart")
+def matrix_band_part(inputs: list[np.ndarray], attrs: dict[str, Any]) -> tuple[np.ndarray, ...]:
+    x, lower, upper = inputs[0], int(inputs[1]), int(inputs[2])
+    rows, cols = x.shape[-2:]
+    i = np.arange(rows)[:, None]
+    j = np.arange(cols)[None, :]
+    keep = ((lower < 0) | (i - j <= lower)) & ((upper < 0) | (j - i <= upper))
+    return (np.where(keep, x, np.zeros((), x.dtype)).astype(x.dtype),)

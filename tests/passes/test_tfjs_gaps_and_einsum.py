@@ -1,0 +1,169 @@
+"""rewrite_einsum and rewrite_tfjs_gaps: the structure TF.js gets and numbers equal to TensorFlow's
+semantics (the numpy oracle), plus clear refusals where no exact rewrite exists."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+import pytest
+from ir.graph_factory import const, op, output, placeholder
+
+from tfjsconv.errors import UnsupportedError
+from tfjsconv.ir.graph import Graph
+from tfjsconv.ir.interpret import interpret
+from tfjsconv.ir.types import DType, Shape
+from tfjsconv.ir.verify import verify
+from tfjsconv.passes.base import PassContext
+from tfjsconv.passes.rewrite_einsum import RewriteEinsum, contraction_plan, parse_equation
+from tfjsconv.passes.rewrite_tfjs_gaps import RewriteTfjsGaps, band_mask
+
+F = DType.FLOAT
+RNG = np.random.default_rng(5)
+
+
+def _einsum_graph(equation: str, shapes: list[list[Optional[int]]], out_shape: list[Optional[int]]) -> Graph:
+    g = Graph()
+    inputs = [placeholder(g, f"in{i}", F, shape) for i, shape in enumerate(shapes)]
+    y = op(g, "Einsum", inputs, {"T": F, "N": len(inputs), "equation": equation.encode()}, name="einsum")
+    y.shape = Shape.of(tuple(out_shape))
+    output(g, "y", y)
+    return g
+
+
+@pytest.mark.parametrize("equation, shapes, concrete", [
+    ("ij,jk->ik", [[4, 5], [5, 3]], [[4, 5], [5, 3]]),
+    ("ij,j->i", [[4, 5], [5]], [[4, 5], [5]]),
+    ("bij,bkj->bik", [[2, 3, 5], [2, 4, 5]], [[2, 3, 5], [2, 4, 5]]),
+    ("bij,bjk->ik", [[2, 3, 4], [2, 4, 5]], [[2, 3, 4], [2, 4, 5]]),  # batch label summed too
+    ("BTNH,BSNH->BNTS", [[None, 4, 2, 3], [None, 5, 2, 3]], [[3, 4, 2, 3], [3, 5, 2, 3]]),  # Keras MHA
+    ("BNTS,BSNH->BTNH", [[None, 2, 4, 5], [None, 5, 2, 3]], [[2, 2, 4, 5], [2, 5, 2, 3]]),
+    ("abc,cd->abd", [[None, 3, 4], [4, 6]], [[5, 3, 4], [4, 6]]),  # EinsumDense
+    ("abc,cde->abde", [[2, 3, 4], [4, 2, 3]], [[2, 3, 4], [4, 2, 3]]),
+    ("i,j->ij", [[3], [4]], [[3], [4]]),  # outer product: empty contraction
+    ("bij->bji", [[2, 3, 4]], [[2, 3, 4]]),
+])
+def test_einsum_contractions_become_batch_matmul(equation: str, shapes: list, concrete: list) -> None:
+    feeds = {f"in{i}": RNG.standard_normal(s).astype(np.float32) for i, s in enumerate(concrete)}
+    want = np.einsum(equation, *feeds.values())
+    out_shape = [None if any(d is None for d in shapes[0]) and i == 0 else n for i, n in enumerate(want.shape)]
+    g = _einsum_graph(equation, shapes, out_shape)
+    assert RewriteEinsum().run(g, PassContext())
+    verify(g)
+    assert "Einsum" not in g.op_histogram()
+    assert set(g.op_histogram()) <= {"Placeholder", "Const", "Transpose", "Reshape", "BatchMatMulV2"}
+    np.testing.assert_allclose(interpret(g, feeds)["y"], want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("equation, shapes", [
+    ("ii->i", [[3, 3]]),  # diagonal: repeated label
+    ("...ij,...jk->...ik", [[2, 3, 4], [2, 4, 5]]),  # ellipsis
+    ("ij,jk->k", [[3, 4], [4, 5]]),  # i summed inside one operand only
+    ("ij,jk->ik", [[None, 4], [4, None]]),  # two unknown sizes
+    ("bij,bjk->bik", [[1, 3, 4], [2, 4, 5]]),  # broadcast batch label
+])
+def test_other_equations_stay_einsum(equation: str, shapes: list) -> None:
+    g = _einsum_graph(equation, shapes, [None])
+    assert not RewriteEinsum().run(g, PassContext())
+    assert g.op_histogram().get("Einsum") == 1
+
+
+def test_equation_parsing() -> None:
+    assert parse_equation("ab,bc->ac") == (["ab", "bc"], "ac")
+    assert parse_equation("ab,bc") is None  # implicit output
+    assert contraction_plan("bij", "bjk", "bik") == ("b", "i", "j", "k")
+    assert contraction_plan("ij", "jk", "k") is None
+
+
+def test_bias_add_nchw_adds_per_channel() -> None:
+    g = Graph()
+    x = placeholder(g, "x", F, [1, 3, 2, 2])
+    bias = const(g, np.array([1.0, -2.0, 10.0], np.float32), "bias")
+    y = op(g, "BiasAdd", [x, bias], {"T": F, "data_format": b"NCHW"}, name="bias_add")
+    y.shape = Shape.of((1, 3, 2, 2))
+    output(g, "y", y)
+    feeds = {"x": RNG.standard_normal((1, 3, 2, 2)).astype(np.float32)}
+    assert RewriteTfjsGaps().run(g, PassContext())
+    verify(g)
+    assert "BiasAdd" not in g.op_histogram()
+    want = feeds["x"] + np.array([1.0, -2.0, 10.0], np.float32).reshape(3, 1, 1)
+    np.testing.assert_array_equal(interpret(g, feeds)["y"], want)
+
+
+def test_bias_add_nchw_of_unknown_rank_is_refused() -> None:
+    g = Graph()
+    x = placeholder(g, "x", F, None)
+    y = op(g, "BiasAdd", [x, const(g, np.ones(3, np.float32), "b")], {"T": F, "data_format": b"NCHW"})
+    output(g, "y", y)
+    with pytest.raises(UnsupportedError, match="NCHW"):
+        RewriteTfjsGaps().run(g, PassContext())
+
+
+def _band_graph(lower: int, upper: int, shape: Optional[list[Optional[int]]]) -> Graph:
+    g = Graph()
+    x = placeholder(g, "x", F, shape)
+    lo = const(g, np.array(lower, np.int64), "lo", DType.INT64)
+    hi = const(g, np.array(upper, np.int64), "hi", DType.INT64)
+    output(g, "y", op(g, "MatrixBandPart", [x, lo, hi], {"T": F, "Tindex": DType.INT64}, name="band"))
+    return g
+
+
+@pytest.mark.parametrize("lower, upper", [(1, 2), (-1, 0), (0, -1), (2, 0)])
+def test_band_part_with_different_bounds_becomes_a_mask(lower: int, upper: int) -> None:
+    g = _band_graph(lower, upper, [2, 4, 6])
+    feeds = {"x": RNG.standard_normal((2, 4, 6)).astype(np.float32)}
+    want = interpret(g, feeds)["y"]
+    # TensorFlow's documented band: in_band(m, n) = (lower < 0 || m-n <= lower) && (upper < 0 || n-m <= upper)
+    np.testing.assert_array_equal(want, feeds["x"] * band_mask(4, 6, lower, upper))
+    assert RewriteTfjsGaps().run(g, PassContext())
+    verify(g)
+    assert g.op_histogram().get("SelectV2") == 1 and "MatrixBandPart" not in g.op_histogram()
+    np.testing.assert_array_equal(interpret(g, feeds)["y"], want)
+
+
+def test_band_part_with_equal_bounds_is_kept() -> None:
+    g = _band_graph(1, 1, [4, 6])
+    assert not RewriteTfjsGaps().run(g, PassContext())
+
+
+def test_band_part_with_dynamic_dims_is_refused() -> None:
+    g = _band_graph(0, 2, [None, None])
+    with pytest.raises(UnsupportedError, match="MatrixBandPart"):
+        RewriteTfjsGaps().run(g, PassContext())
+
+
+def test_space_to_depth_becomes_reshape_transpose_reshape() -> None:
+    from tfjsconv.passes.rewrite_equivalents import RewriteEquivalents
+
+    g = Graph()
+    x = placeholder(g, "x", F, [None, 4, 6, 3])
+    y = op(g, "SpaceToDepth", [x], {"T": F, "block_size": 2, "data_format": b"NHWC"}, name="s2d")
+    output(g, "y", y)
+    assert RewriteEquivalents().run(g, PassContext())
+    verify(g)
+    assert g.op_histogram() == {"Placeholder": 1, "Const": 3, "Reshape": 2, "Transpose": 1}
+    feeds = {"x": RNG.standard_normal((2, 4, 6, 3)).astype(np.float32)}
+    # TensorFlow's definition: out[n, i, j, (bi * b + bj) * C + c] = in[n, i * b + bi, j * b + bj, c]
+    want = np.zeros((2, 2, 3, 12), np.float32)
+    for bi in range(2):
+        for bj in range(2):
+            for c in range(3):
+                want[:, :, :, (bi * 2 + bj) * 3 + c] = feeds["x"][:, bi::2, bj::2, c]
+    np.testing.assert_array_equal(interpret(g, feeds)["y"], want)
+
+
+def test_reverse_of_bool_goes_through_int32() -> None:
+    g = Graph()
+    mask = placeholder(g, "mask", DType.BOOL, [2, 3])
+    axis = const(g, np.array([1], np.int32), "axis", DType.INT32)
+    output(g, "y", op(g, "ReverseV2", [mask, axis], {"T": DType.BOOL, "Tidx": DType.INT32}, name="rev",
+                      dtype=DType.BOOL))
+    feeds = {"mask": np.array([[True, False, False], [False, True, True]])}
+    assert RewriteTfjsGaps().run(g, PassContext())
+    verify(g)
+    assert g.op_histogram() == {"Placeholder": 1, "Const": 1, "Cast": 2, "ReverseV2": 1}
+    assert g.find("ReverseV2")[0].attrs["T"] == DType.INT32
+    got = interpret(g, feeds)["y"]
+    assert got.dtype == np.bool_
+    np.testing.assert_array_equal(got, feeds["mask"][:, ::-1])
+    assert not RewriteTfjsGaps().run(g, PassContext())  # the int32 reverse is left alone

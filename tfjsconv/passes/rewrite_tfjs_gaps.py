@@ -1,0 +1,165 @@
+"""Exact rewrites of ops TF.js 4.22 accepts but runs WRONGLY (one registered rewrite per op).
+
+These ops are in TF.js's op list, so the op check lets them through, but the JS executor ignores an
+attr or reads the wrong input; the model would load and silently give other numbers than TensorFlow:
+
+* ``BiasAdd`` / ``BiasAddV1`` with ``data_format=NCHW``: TF.js always adds the bias on the LAST axis.
+  Rewritten as ``AddV2(x, Reshape(bias, [C, 1, ..., 1]))`` (needs the rank of ``x``).
+* ``MatrixBandPart`` with ``num_lower != num_upper``: the TF.js op mapper reads ``numUpper`` from
+  input 1 (``num_lower``), so the upper band is cut at ``num_lower``.  With constant bounds and static
+  matrix dims it becomes ``SelectV2(mask, x, 0)`` with the band mask as a constant.
+
+* ``ReverseV2`` of a ``bool`` tensor: the TF.js 4.22 wasm kernel reads bools as 4-byte elements and
+  returns garbage (observed: [[T, F], [F, F]] reversed on axis 0 gives [16, 0, 0, 0]) or aborts the
+  module; Keras RNNs with masking and ``go_backwards`` reverse their bool mask.  Rewritten as
+  ``Cast(ReverseV2(Cast(x, int32)), bool)``, exact on every backend.
+
+* ``OneHot`` with a float output: the TF.js 4.22 wasm kernel writes the on/off values as integer bits
+  (observed: on=2.0, off=-1.0 gives NaN and 2.8e-45).  Rewritten as
+  ``SelectV2(Cast(OneHot(indices, depth, 1, 0) as int32, bool), on, off)``, exact on every backend.
+
+When a rewrite is impossible (unknown rank, dynamic bounds) the model is refused with a clear
+``UnsupportedError`` instead of being written broken.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from ..errors import UnsupportedError
+from ..ir.graph import Graph, Node
+from ..ir.types import DType
+from .base import Editor, GraphPass, PassContext, add, add_const, const_of, register_pass, take_name
+
+Rewrite = Callable[[Editor, Node], bool]
+_REWRITES: dict[str, Rewrite] = {}
+
+
+def rewrite(*ops: str) -> Callable[[Rewrite], Rewrite]:
+    def register(fn: Rewrite) -> Rewrite:
+        for op in ops:
+            if op in _REWRITES:
+                raise RuntimeError(f"rewrite for {op} registered twice")
+            _REWRITES[op] = fn
+        return fn
+
+    return register
+
+
+def _attr_text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value or "")
+
+
+@rewrite("BiasAdd", "BiasAddV1")
+def _bias_add_nchw(ed: Editor, node: Node) -> bool:
+    if _attr_text(node.attrs.get("data_format", "NHWC")) != "NCHW":
+        return False
+    x, bias = node.inputs[0], node.inputs[1]
+    rank = x.shape.rank if x.shape is not None else None
+    if rank is None:
+        raise UnsupportedError(f"BiasAdd {node.name} with data_format=NCHW on an input of unknown rank: "
+                               "TF.js adds biases on the last axis only")
+    if rank < 3:  # NCHW on rank 2 is the same as the last axis
+        node.attrs.pop("data_format", None)
+        return True
+    graph = ed.graph
+    out = node.outputs[0]
+    dtype = node.attrs.get("T", DType.FLOAT)
+    name = take_name(graph, node)
+    shape = add_const(graph, np.array([-1] + [1] * (rank - 2), np.int32), f"{name}/bias_shape", DType.INT32)
+    column = add(graph, "Reshape", [bias, shape], {"T": dtype, "Tshape": DType.INT32}, name=f"{name}/bias")
+    result = add(graph, "AddV2", [x, column], {"T": dtype}, name=name, like=out)
+    ed.replace(node, [result], keep_controls=True)
+    return True
+
+
+@rewrite("ReverseV2")
+def _reverse_bool(ed: Editor, node: Node) -> bool:
+    if node.attrs.get("T") != DType.BOOL:
+        return False
+    graph = ed.graph
+    out = node.outputs[0]
+    name = take_name(graph, node)
+    as_int = add(graph, "Cast", [node.inputs[0]],
+                 {"SrcT": DType.BOOL, "DstT": DType.INT32, "Truncate": False}, name=f"{name}/to_int")
+    as_int.dtype = DType.INT32
+    flipped = add(graph, "ReverseV2", [as_int, node.inputs[1]],
+                  {"T": DType.INT32, "Tidx": node.attrs.get("Tidx", DType.INT32)}, name=f"{name}/reverse")
+    flipped.dtype = DType.INT32
+    result = add(graph, "Cast", [flipped], {"SrcT": DType.INT32, "DstT": DType.BOOL, "Truncate": False},
+                 name=name, like=out)
+    ed.replace(node, [result], keep_controls=True)
+    return True
+
+
+@rewrite("OneHot")
+def _one_hot_float(ed: Editor, node: Node) -> bool:
+    dtype = node.attrs.get("T")
+    if not isinstance(dtype, DType) or dtype.numpy.kind != "f" or len(node.inputs) != 4:
+        return False
+    if int(node.attrs.get("axis", -1)) != -1:
+        return False  # TF.js's OneHot has no axis either: left for TF.js to report
+    graph = ed.graph
+    indices, depth, on, off = node.inputs
+    out = node.outputs[0]
+    name = take_name(graph, node)
+    one = add_const(graph, np.array(1, np.int32), f"{name}/one", DType.INT32)
+    zero = add_const(graph, np.array(0, np.int32), f"{name}/zero", DType.INT32)
+    hot = add(graph, "OneHot", [indices, depth, one, zero],
+              {"T": DType.INT32, "TI": node.attrs.get("TI", DType.INT32), "axis": -1}, name=f"{name}/int")
+    hot.dtype = DType.INT32
+    mask = add(graph, "Cast", [hot], {"SrcT": DType.INT32, "DstT": DType.BOOL, "Truncate": False},
+               name=f"{name}/mask")
+    mask.dtype = DType.BOOL
+    result = add(graph, "SelectV2", [mask, on, off], {"T": dtype}, name=name, like=out)
+    ed.replace(node, [result], keep_controls=True)
+    return True
+
+
+def band_mask(rows: int, cols: int, num_lower: int, num_upper: int) -> np.ndarray:
+    """TensorFlow's band: keep (i, j) when (lower < 0 or i - j <= lower) and (upper < 0 or j - i <= upper)."""
+    i = np.arange(rows)[:, None]
+    j = np.arange(cols)[None, :]
+    keep = np.ones((rows, cols), bool)
+    if num_lower >= 0:
+        keep &= (i - j) <= num_lower
+    if num_upper >= 0:
+        keep &= (j - i) <= num_upper
+    return keep
+
+
+@rewrite("MatrixBandPart")
+def _band_part(ed: Editor, node: Node) -> bool:
+    x = node.inputs[0]
+    lower, upper = const_of(node.inputs[1]), const_of(node.inputs[2])
+    if lower is not None and upper is not None and int(lower) == int(upper):
+        return False  # TF.js reads num_lower for both bounds: right when they are equal
+    dims = x.shape.dims if x.shape is not None else None
+    if lower is None or upper is None or dims is None or len(dims) < 2 or None in dims[-2:]:
+        raise UnsupportedError(f"MatrixBandPart {node.name} with bounds that may differ (TF.js 4.22 applies "
+                               "num_lower to both sides) needs constant bounds and static matrix dims")
+    graph = ed.graph
+    out = node.outputs[0]
+    dtype = node.attrs.get("T", DType.FLOAT)
+    name = take_name(graph, node)
+    mask = add_const(graph, band_mask(dims[-2], dims[-1], int(lower), int(upper)), f"{name}/mask", DType.BOOL)
+    zero = add_const(graph, np.zeros((), dtype.numpy), f"{name}/zero", dtype)
+    result = add(graph, "SelectV2", [mask, x, zero], {"T": dtype}, name=name, like=out)
+    ed.replace(node, [result], keep_controls=True)
+    return True
+
+
+@register_pass
+class RewriteTfjsGaps(GraphPass):
+    name = "rewrite_tfjs_gaps"
+
+    def run_body(self, graph: Graph, ctx: PassContext, *, is_main: bool) -> bool:
+        changed = False
+        ed = Editor(graph)
+        for node in list(graph.nodes):
+            fn = _REWRITES.get(node.op)
+            if fn is not None and ed.alive(node) and fn(ed, node):
+                changed = True
+        return ed.finish() or changed
