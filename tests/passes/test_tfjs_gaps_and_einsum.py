@@ -46,7 +46,8 @@ def _einsum_graph(equation: str, shapes: list[list[Optional[int]]], out_shape: l
 def test_einsum_contractions_become_batch_matmul(equation: str, shapes: list, concrete: list) -> None:
     feeds = {f"in{i}": RNG.standard_normal(s).astype(np.float32) for i, s in enumerate(concrete)}
     want = np.einsum(equation, *feeds.values())
-    out_shape = [None if any(d is None for d in shapes[0]) and i == 0 else n for i, n in enumerate(want.shape)]
+    dynamic = any(d is None for d in shapes[0])
+    out_shape = [None if dynamic and i == 0 else n for i, n in enumerate(want.shape)]
     g = _einsum_graph(equation, shapes, out_shape)
     assert RewriteEinsum().run(g, PassContext())
     verify(g)
@@ -167,3 +168,87 @@ def test_reverse_of_bool_goes_through_int32() -> None:
     assert got.dtype == np.bool_
     np.testing.assert_array_equal(got, feeds["mask"][:, ::-1])
     assert not RewriteTfjsGaps().run(g, PassContext())  # the int32 reverse is left alone
+
+
+def test_float_one_hot_becomes_select_of_int_one_hot() -> None:
+    g = Graph()
+    ids = placeholder(g, "ids", DType.INT32, [3])
+    depth = const(g, np.array(4, np.int32), "depth", DType.INT32)
+    on = const(g, np.array(2.5, np.float32), "on")
+    off = const(g, np.array(-1.0, np.float32), "off")
+    attrs = {"T": F, "TI": DType.INT32, "axis": -1}
+    output(g, "y", op(g, "OneHot", [ids, depth, on, off], attrs, name="hot"))
+    feeds = {"ids": np.array([3, 0, 7], np.int32)}  # 7 is out of range: a row of off values
+    want = interpret(g, feeds)["y"]
+    hot = np.eye(4, dtype=bool)[[3, 0, 0]] & (feeds["ids"] < 4)[:, None]
+    np.testing.assert_array_equal(want, np.where(hot, np.float32(2.5), np.float32(-1.0)))
+    assert RewriteTfjsGaps().run(g, PassContext())
+    verify(g)
+    hot = g.find("OneHot")[0]
+    assert hot.attrs["T"] == DType.INT32 and g.op_histogram()["SelectV2"] == 1
+    got = interpret(g, feeds)["y"]
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, want)
+    assert not RewriteTfjsGaps().run(g, PassContext())
+
+
+def _brute_max_pool_3d(x: np.ndarray, k: list[int], s: list[int], same: bool) -> np.ndarray:
+    """TF's MaxPool3D, one window at a time: SAME pads (total // 2 before) and padding never wins."""
+    outs, befores = [], []
+    for size, kk, ss in zip(x.shape[1:4], k, s):
+        out = -(-size // ss) if same else (size - kk) // ss + 1
+        outs.append(out)
+        befores.append(max((out - 1) * ss + kk - size, 0) // 2 if same else 0)
+    result = np.empty((x.shape[0], *outs, x.shape[4]), x.dtype)
+    for i in range(outs[0]):
+        for j in range(outs[1]):
+            for m in range(outs[2]):
+                lo = [max(o * ss - b, 0) for o, ss, b in zip((i, j, m), s, befores)]
+                hi = [o * ss - b + kk for o, ss, b, kk in zip((i, j, m), s, befores, k)]
+                window = x[:, lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2], :]
+                result[:, i, j, m, :] = window.max(axis=(1, 2, 3))
+    return result
+
+
+@pytest.mark.parametrize("padding, ksize, strides", [
+    ("VALID", [1, 2, 2, 2, 1], [1, 2, 2, 2, 1]),
+    ("SAME", [1, 2, 3, 2, 1], [1, 1, 2, 2, 1]),
+    ("VALID", [1, 3, 1, 2, 1], [1, 1, 1, 2, 1]),
+])
+def test_max_pool_3d_becomes_two_2d_pools(padding: str, ksize: list[int], strides: list[int]) -> None:
+    g = Graph()
+    x = placeholder(g, "x", F, [None, 4, 5, 6, 3])
+    attrs = {"T": F, "ksize": ksize, "strides": strides, "padding": padding.encode(), "data_format": b"NDHWC"}
+    output(g, "y", op(g, "MaxPool3D", [x], attrs, name="pool"))
+    # All-negative input: the TF.js wasm bug (windows start at FLT_MIN) would show as 1.18e-38.
+    feeds = {"x": -np.abs(RNG.standard_normal((2, 4, 5, 6, 3))).astype(np.float32) - 0.5}
+    want = _brute_max_pool_3d(feeds["x"], ksize[1:4], strides[1:4], padding == "SAME")
+    np.testing.assert_array_equal(interpret(g, feeds)["y"], want)
+    assert want.max() < 0
+    assert RewriteTfjsGaps().run(g, PassContext())
+    verify(g)
+    assert g.op_histogram()["MaxPool"] == 2 and "MaxPool3D" not in g.op_histogram()
+    np.testing.assert_array_equal(interpret(g, feeds)["y"], want)
+
+
+def test_unsorted_segment_sum_becomes_scatter_nd() -> None:
+    from tfjsconv.passes.rewrite_equivalents import RewriteEquivalents
+
+    g = Graph()
+    data = placeholder(g, "data", F, [None, 3])
+    ids = placeholder(g, "ids", DType.INT32, [None])
+    num = const(g, np.array(4, np.int32), "num", DType.INT32)
+    output(g, "y", op(g, "UnsortedSegmentSum", [data, ids, num],
+                      {"T": F, "Tindices": DType.INT32, "Tnumsegments": DType.INT32}, name="seg"))
+    feeds = {"data": RNG.standard_normal((5, 3)).astype(np.float32),
+             "ids": np.array([2, -1, 0, 2, 3], np.int32)}
+    want = np.zeros((4, 3), np.float32)
+    for row, segment in zip(feeds["data"], feeds["ids"]):
+        if segment >= 0:
+            want[segment] += row
+    np.testing.assert_allclose(interpret(g, feeds)["y"], want, rtol=1e-6)
+    assert RewriteEquivalents().run(g, PassContext())
+    verify(g)
+    hist = g.op_histogram()
+    assert "UnsortedSegmentSum" not in hist and hist["ScatterNd"] == 1 and hist["Slice"] == 1
+    np.testing.assert_allclose(interpret(g, feeds)["y"], want, rtol=1e-6)

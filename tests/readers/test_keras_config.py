@@ -405,9 +405,19 @@ def test_reshape_minus_one_is_resolved_from_keras3_shapes() -> None:
 
 
 def test_reshape_minus_one_without_shapes_is_kept_with_a_warning() -> None:
+    # A variable-length input: not even the inferred shapes (keras_shapes) can resolve the -1.
     keras2 = {"class_name": "Sequential", "config": {"name": "s", "layers": [
-        {"class_name": "InputLayer", "config": {"batch_input_shape": [None, 6], "name": "i"}},
+        {"class_name": "InputLayer", "config": {"batch_input_shape": [None, None, 6], "name": "i"}},
         {"class_name": "Reshape", "config": {"name": "r", "target_shape": [-1, 2]}}]}}
     result = translate_model_config(keras2)
     assert result.model_config["config"]["layers"][1]["config"]["target_shape"] == [-1, 2]
     assert len(result.warnings) == 1 and "keeps its -1" in result.warnings[0]
+
+
+def test_reshape_minus_one_resolved_from_the_tf_keras_input_shape() -> None:
+    keras2 = {"class_name": "Sequential", "config": {"name": "s", "layers": [
+        {"class_name": "InputLayer", "config": {"batch_input_shape": [None, 6], "name": "i"}},
+        {"class_name": "Reshape", "config": {"name": "r", "target_shape": [-1, 2]}}]}}
+    result = translate_model_config(keras2)
+    assert result.model_config["config"]["layers"][1]["config"]["target_shape"] == [3, 2]
+    assert not result.warnings

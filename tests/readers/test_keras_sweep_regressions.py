@@ -305,3 +305,50 @@ def test_reshape_minus_one_resolved_from_inferred_shapes(tmp_path: Path, tfjs: T
     want = x.transpose(0, 2, 1).reshape(2, 24) @ kernel
     (got,) = tfjs.run(tmp_path / "out", "layers", [("x", x)])
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+def _masking_model(mask_value: float, not_equal_value: float) -> JsonDict:
+    """Keras 3.15's config of Input -> Masking -> LSTM(mask=any(x != v, -1))."""
+    shape = [None, 7, 3]
+    return functional([
+        input_layer("seq", shape),
+        layer("NotEqual", "not_equal", {}, "seq", shape, module="keras.src.ops.numpy",
+              extra_args=(not_equal_value,)),
+        layer("Masking", "mask", {"mask_value": mask_value}, "seq", shape),
+        {**layer("Any", "any", {"axis": -1, "keepdims": False}, "not_equal", shape,
+                 module="keras.src.ops.numpy")},
+        {**layer("LSTM", "lstm", {"units": 2}, "mask", shape), "inbound_nodes": [
+            {"args": [tensor("mask", shape)],
+             "kwargs": {"training": False, "mask": tensor("any", [None, 7])}}]},
+    ], "seq", "lstm")
+
+
+def test_keras3_automatic_masks_are_left_to_tfjs() -> None:
+    """Keras 3 records Masking's mask as not_equal/any operation nodes fed to the LSTM as `mask=`
+    (Masking + LSTM and Embedding(mask_zero) + LSTM were refused before); TF.js computes the same
+    mask itself, so both the nodes and the keyword go."""
+    translated = translate_model_config(_masking_model(0.0, 0.0), keras3=True)
+    layers = translated.model_config["config"]["layers"]
+    assert [entry["class_name"] for entry in layers] == ["InputLayer", "Masking", "LSTM"]
+    assert layers[2]["inbound_nodes"] == [[["mask", 0, 0, {"training": False}]]]
+
+
+def test_keras3_embedding_mask_zero_is_left_to_tfjs() -> None:
+    model = functional([
+        input_layer("tokens", [None, 6]),
+        layer("Embedding", "emb", {"input_dim": 20, "output_dim": 4, "mask_zero": True},
+              "tokens", [None, 6]),
+        layer("NotEqual", "not_equal", {}, "tokens", [None, 6], module="keras.src.ops.numpy",
+              extra_args=(0,)),
+        {**layer("LSTM", "lstm", {"units": 2}, "emb", [None, 6, 4]), "inbound_nodes": [
+            {"args": [tensor("emb", [None, 6, 4])], "kwargs": {"mask": tensor("not_equal", [None, 6])}}]},
+    ], "tokens", "lstm")
+    layers = translate_model_config(model, keras3=True).model_config["config"]["layers"]
+    assert [entry["class_name"] for entry in layers] == ["InputLayer", "Embedding", "LSTM"]
+
+
+def test_keras3_mask_that_differs_from_the_automatic_one_is_refused() -> None:
+    """A mask computed with another value than the Masking layer's is not what TF.js would use."""
+    with pytest.raises(UnsupportedError) as info:
+        translate_model_config(_masking_model(0.0, 1.0), keras3=True)
+    assert "not_equal" in str(info.value)

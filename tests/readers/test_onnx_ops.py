@@ -171,6 +171,20 @@ def test_shape_arithmetic_folds_to_constants(tmp_path: Path) -> None:
     assert graph.find("Shape") == []
 
 
+def test_folded_comparison_stays_boolean(tmp_path: Path) -> None:
+    x = randn(2, 3)
+    nodes = [
+        helper.make_node("Equal", ["k", "zero"], ["mask"]),
+        helper.make_node("Where", ["mask", "x", "minus"], ["y"]),
+    ]
+    inits = {"k": np.array([0, 1, 0], np.int64), "zero": np.array(0, np.int64), "minus": np.float32(-1.0)}
+    out = run_model(tmp_path, nodes, {"x": x}, ["y"], inits)
+    np.testing.assert_array_equal(out["y"], np.where([True, False, True], x, -1.0).astype(np.float32))
+    graph = convert_ir(tmp_path / "model.onnx")
+    masks = [n for n in graph.nodes if n.op == "Const" and n.attrs["value"].dtype == np.bool_]
+    assert len(masks) == 1 and masks[0].outputs[0].dtype.name == "BOOL"
+
+
 def test_unsupported_ops_are_listed_together(tmp_path: Path) -> None:
     nodes = [
         helper.make_node("Det", ["x"], ["d"]),
@@ -248,3 +262,11 @@ def test_external_data_is_read_lazily(tmp_path: Path) -> None:
 
     with pytest.raises(InputError, match="weights.bin"):
         load_onnx_graph(path)
+
+
+def test_conv_1d_runs_as_height_one_2d(tmp_path: Path) -> None:
+    x, w = randn(2, 3, 9), randn(4, 3, 3)
+    nodes = [helper.make_node("Conv", ["x", "w"], ["y"], kernel_shape=[3], pads=[2, 1])]
+    out = run_model(tmp_path, nodes, {"x": x}, ["y"], {"w": w})
+    want = _conv_reference(x[:, :, None, :], w[:, :, None, :], (0, 2, 0, 1), 1)[:, :, 0, :]
+    np.testing.assert_allclose(out["y"], want, rtol=1e-4, atol=1e-4)

@@ -30,7 +30,8 @@ LOOP = MODELS / "tf_while_cond" / "saved_model"
 FROZEN = MODELS / "tf_frozen" / "model.pb"
 
 
-def convert_fails(source: Path, tmp_path: Path, names: Optional[str] = None, **options: Any) -> ConverterError:
+def convert_fails(source: Path, tmp_path: Path, names: Optional[str] = None,
+                  **options: Any) -> ConverterError:
     """Converts ``source`` expecting a clean ConverterError that names ``names`` (default: the
     source's file name); checks that nothing was written."""
     out = tmp_path / "out"
@@ -221,8 +222,9 @@ def test_frozen_truncated(tmp_path: Path) -> None:
 def test_frozen_graph_as_text(tmp_path: Path) -> None:
     """Protobuf text is accepted by design; broken text is one clear error."""
     pbtxt = tmp_path / "model.pbtxt"
-    pbtxt.write_text('node { name: "x" op: "Placeholder" attr { key: "dtype" value { type: DT_FLOAT } } }\n'
-                     'node { name: "y" op: "Relu" input: "x" attr { key: "T" value { type: DT_FLOAT } } }\n',
+    float_t = 'value { type: DT_FLOAT } }'
+    pbtxt.write_text(f'node {{ name: "x" op: "Placeholder" attr {{ key: "dtype" {float_t} }}\n'
+                     f'node {{ name: "y" op: "Relu" input: "x" attr {{ key: "T" {float_t} }}\n',
                      encoding="utf-8")
     tfjsconv.convert(str(pbtxt), str(tmp_path / "ok"), input_format="tf_frozen_model", output_node_names="y")
     assert (tmp_path / "ok" / "model.json").is_file()
@@ -232,9 +234,10 @@ def test_frozen_graph_as_text(tmp_path: Path) -> None:
 
 def test_frozen_graph_with_a_dangling_input(tmp_path: Path) -> None:
     pbtxt = tmp_path / "model.pbtxt"
-    pbtxt.write_text('node { name: "y" op: "Relu" input: "ghost" attr { key: "T" value { type: DT_FLOAT } } }\n',
-                     encoding="utf-8")
-    assert "ghost" in str(convert_fails(pbtxt, tmp_path, input_format="tf_frozen_model", output_node_names="y"))
+    pbtxt.write_text('node { name: "y" op: "Relu" input: "ghost" '
+                     'attr { key: "T" value { type: DT_FLOAT } } }\n', encoding="utf-8")
+    error = convert_fails(pbtxt, tmp_path, input_format="tf_frozen_model", output_node_names="y")
+    assert "ghost" in str(error)
 
 
 def test_bit_flips_in_frozen_graph_never_crash(tmp_path: Path) -> None:
@@ -312,3 +315,17 @@ def test_hub_archive_escapes_and_links(server: tuple[str, Path], tmp_path: Path)
         _archive(root / f"{name}.tar.gz", [(tarfile.TarInfo("saved_model.pb"), good), (member, b"x")])
         _hub_fails(f"{url}/{name}.tar.gz", tmp_path / name, "archive")
     assert not (root.parent / "x").exists()
+
+
+def test_cli_gives_one_line_and_an_input_error_exit_code(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    model = model_copy(tmp_path)
+    (model / "variables" / "variables.index").write_bytes(b"")
+    done = subprocess.run([sys.executable, "-m", "tfjsconv", "--input_format", "tf_saved_model", str(model),
+                           str(tmp_path / "out")], capture_output=True, text=True, timeout=120)
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert done.returncode == 2, done.stderr  # InputError, not 70 (internal error)
+    assert len(lines) == 1 and "variables.index" in lines[0] and "Traceback" not in done.stderr
+    assert not (tmp_path / "out").exists()

@@ -6,6 +6,10 @@
 * ``SpaceToDepth`` (NHWC, static H, W, C) -> Reshape [N, H/b, b, W/b, b, C], Transpose
   [0, 1, 3, 2, 4, 5], Reshape [N, H/b, W/b, b*b*C]: the depth index TF documents is
   ``(row_in_block * b + col_in_block) * C + c``, which is exactly that order.
+* ``UnsortedSegmentSum(data, ids, n)`` (constant n, static trailing dims) -> ``Slice(ScatterNd(
+  ExpandDims(SelectV2(ids >= 0, ids, n), -1), data, [n + 1, ...]), 0, [n, ...])``: ScatterNd adds
+  duplicate indices like the segment sum; negative ids, which TF drops, go to the extra row n that
+  the Slice cuts off (TF.js's ScatterNd would reject them).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import numpy as np
 
 from ..ir.graph import Graph, Node
 from ..ir.types import DType
-from .base import Editor, GraphPass, PassContext, add, add_const, register_pass, take_name
+from .base import Editor, GraphPass, PassContext, add, add_const, const_of, register_pass, take_name
 
 Rewrite = Callable[[Editor, Node], bool]
 _REWRITES: dict[str, Rewrite] = {}
@@ -86,6 +90,40 @@ def _space_to_depth(ed: Editor, node: Node) -> bool:
     merge = add_const(graph, np.array([-1, h // block, w // block, block * block * c], np.int32),
                       f"{name}/depth", DType.INT32)
     result = add(graph, "Reshape", [moved, merge], {"T": dtype, "Tshape": DType.INT32}, name=name, like=out)
+    ed.replace(node, [result], keep_controls=True)
+    return True
+
+
+@rewrite("UnsortedSegmentSum")
+def _unsorted_segment_sum(ed: Editor, node: Node) -> bool:
+    graph = ed.graph
+    data, ids, num = node.inputs
+    count = const_of(num)
+    data_dims = data.shape.dims if data.shape is not None else None
+    ids_rank = ids.shape.rank if ids.shape is not None else None
+    if count is None or data_dims is None or ids_rank is None or None in data_dims[ids_rank:]:
+        return False  # left for the op check to report
+    rest = [int(d) for d in data_dims[ids_rank:]]  # type: ignore[arg-type]
+    n = int(count)
+    dtype = node.attrs.get("T", DType.FLOAT)
+    tindices = node.attrs.get("Tindices", DType.INT32)
+    out = node.outputs[0]
+    name = take_name(graph, node)
+    zero = add_const(graph, np.array(0, tindices.numpy), f"{name}/zero", tindices)
+    spare = add_const(graph, np.array(n, tindices.numpy), f"{name}/spare_row", tindices)
+    valid = add(graph, "GreaterEqual", [ids, zero], {"T": tindices}, name=f"{name}/valid")
+    safe = add(graph, "SelectV2", [valid, ids, spare], {"T": tindices}, name=f"{name}/ids")
+    last = add_const(graph, np.array(-1, np.int32), f"{name}/last", DType.INT32)
+    index = add(graph, "ExpandDims", [safe, last], {"T": tindices, "Tdim": DType.INT32}, name=f"{name}/index")
+    shape = add_const(graph, np.array([n + 1] + rest, tindices.numpy), f"{name}/shape", tindices)
+    summed = add(graph, "ScatterNd", [index, data, shape], {"T": dtype, "Tindices": tindices},
+                 name=f"{name}/scatter")
+    begin = add_const(graph, np.zeros(1 + len(rest), np.int32), f"{name}/begin", DType.INT32)
+    size = add_const(graph, np.array([n] + [-1] * len(rest), np.int32), f"{name}/size", DType.INT32)
+    result = add(graph, "Slice", [summed, begin, size], {"T": dtype, "Index": DType.INT32}, name=name,
+                 like=out)
+    for value, kind in ((valid, DType.BOOL), (safe, tindices), (index, tindices), (summed, dtype)):
+        value.dtype = kind
     ed.replace(node, [result], keep_controls=True)
     return True
 

@@ -18,6 +18,12 @@ attr or reads the wrong input; the model would load and silently give other numb
   (observed: on=2.0, off=-1.0 gives NaN and 2.8e-45).  Rewritten as
   ``SelectV2(Cast(OneHot(indices, depth, 1, 0) as int32, bool), on, off)``, exact on every backend.
 
+* ``MaxPool3D``: the TF.js 4.22 wasm kernel starts each window's maximum at FLT_MIN (1.18e-38)
+  instead of -inf, so a window of negative values gives 1.18e-38.  With static D, H, W, C it is
+  rewritten as two 2-D MaxPools (H and W on ``[N*D, H, W, C]``, then D on ``[N, D, H'*W', C]``) with
+  Reshapes between: max is associative and SAME/VALID padding is per dimension, so this is exact.
+  With dynamic dims it is left as is (right on cpu/webgl).
+
 When a rewrite is impossible (unknown rank, dynamic bounds) the model is refused with a clear
 ``UnsupportedError`` instead of being written broken.
 """
@@ -29,7 +35,7 @@ from typing import Callable
 import numpy as np
 
 from ..errors import UnsupportedError
-from ..ir.graph import Graph, Node
+from ..ir.graph import Graph, Node, Value
 from ..ir.types import DType
 from .base import Editor, GraphPass, PassContext, add, add_const, const_of, register_pass, take_name
 
@@ -114,6 +120,47 @@ def _one_hot_float(ed: Editor, node: Node) -> bool:
                name=f"{name}/mask")
     mask.dtype = DType.BOOL
     result = add(graph, "SelectV2", [mask, on, off], {"T": dtype}, name=name, like=out)
+    ed.replace(node, [result], keep_controls=True)
+    return True
+
+
+def _pooled(size: int, k: int, stride: int, same: bool) -> int:
+    return -(-size // stride) if same else (size - k) // stride + 1
+
+
+@rewrite("MaxPool3D")
+def _max_pool_3d(ed: Editor, node: Node) -> bool:
+    x, out = node.inputs[0], node.outputs[0]
+    dims = x.shape.dims if x.shape is not None else None
+    ksize, strides = list(node.attrs.get("ksize", [])), list(node.attrs.get("strides", []))
+    padding = _attr_text(node.attrs.get("padding"))
+    if _attr_text(node.attrs.get("data_format", "NDHWC")) != "NDHWC" or dims is None or len(dims) != 5 \
+            or None in dims[1:] or len(ksize) != 5 or len(strides) != 5 or padding not in ("SAME", "VALID"):
+        return False
+    _, d, h, w, c = (int(v) if v is not None else -1 for v in dims)
+    kd, kh, kw = (int(v) for v in ksize[1:4])
+    sd, sh, sw = (int(v) for v in strides[1:4])
+    same = padding == "SAME"
+    d2, h2, w2 = _pooled(d, kd, sd, same), _pooled(h, kh, sh, same), _pooled(w, kw, sw, same)
+    graph = ed.graph
+    dtype = node.attrs.get("T", DType.FLOAT)
+    name = take_name(graph, node)
+
+    def reshape(value: Value, shape: list[int], suffix: str) -> Value:
+        target = add_const(graph, np.array(shape, np.int32), f"{name}/{suffix}_shape", DType.INT32)
+        return add(graph, "Reshape", [value, target], {"T": dtype, "Tshape": DType.INT32},
+                   name=f"{name}/{suffix}" if suffix != "out" else name)
+
+    def pool(value: Value, k: tuple[int, int], stride: tuple[int, int], suffix: str) -> Value:
+        return add(graph, "MaxPool", [value], {"T": dtype, "ksize": [1, k[0], k[1], 1],
+                                               "strides": [1, stride[0], stride[1], 1],
+                                               "padding": padding.encode(), "data_format": b"NHWC"},
+                   name=f"{name}/{suffix}")
+
+    planes = pool(reshape(x, [-1, h, w, c], "planes"), (kh, kw), (sh, sw), "pool_hw")
+    depth = pool(reshape(planes, [-1, d, h2 * w2, c], "columns"), (kd, 1), (sd, 1), "pool_d")
+    result = reshape(depth, [-1, d2, h2, w2, c], "out")
+    result.dtype, result.shape = out.dtype, out.shape
     ed.replace(node, [result], keep_controls=True)
     return True
 

@@ -8,7 +8,9 @@ Rules, applied to every ``Transpose(x, p)`` with a Const permutation until none 
   the same permutation (its input is used);
 * likewise below reductions with Const axes (axes renumbered), Pad/PadV2/MirrorPad (paddings rows
   permuted) and ConcatV2 whose inputs are all same-permutation Transposes or Consts (axis renumbered);
-* a Transpose that only moves size-1 dims and feeds a Reshape is dropped (same element order).
+* a Transpose that only moves size-1 dims and feeds a Reshape is dropped (same element order);
+* a Transpose with several readers sinks a copy into each element-wise reader whose other operands
+  can be re-laid out (``x * hard_sigmoid(x)``: the copies meet again at the Mul and cancel).
 
 Moving transposes down brings inverse pairs next to each other, which the first rule removes: a
 chain ``conv -> NCHW -> relu -> NHWC -> conv`` keeps no transpose in between.

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from ..errors import InputError, UnsupportedError, UnsupportedLayersError
-from .keras_rewrites import WeightPlan, rewrite_normalization
+from .keras_rewrites import WeightPlan, drop_automatic_masks, rewrite_normalization
 from .keras_shapes import infer_input_shapes
 
 JsonDict = dict[str, Any]
@@ -706,6 +706,7 @@ def translate_model_config(model_config: JsonDict, path: Optional[Path] = None,
         shapes = _input_shapes(raw)
         _resolve_reshapes(raw, reshape_warnings, shapes)
         found = _Findings(keras3=keras3, warnings=reshape_warnings, input_shapes=shapes)
+        drop_automatic_masks(raw)
         _refuse_ops(raw, found)
         config = _clean(raw)
         models: set[str] = set()

@@ -105,7 +105,9 @@ def apply_weight_plans(layers: Sequence[tuple[str, Sequence[Weight]]],
     for layer, weights in layers:
         kept: list[Weight] = []
         for weight in weights:
-            owner, _, rest = weight.name.partition("/")
+            parts = weight.name.split("/")
+            prefixes = ("/".join(parts[:i]) for i in range(len(parts) - 1, 0, -1))
+            owner = next((candidate for candidate in prefixes if candidate in plans), parts[0])
             plan = plans.get(owner)
             leaf = weight.name.rsplit("/", 1)[-1]
             if plan is None or plan.mean is not None:
@@ -123,3 +125,124 @@ def apply_weight_plans(layers: Sequence[tuple[str, Sequence[Weight]]],
             out.append((owner, [Weight(f"{owner}/moving_mean", plan.mean),
                                 Weight(f"{owner}/moving_variance", plan.variance)]))
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Keras 3 automatic masks.
+#
+# Keras 3 records the mask a Masking or Embedding(mask_zero=True) layer computes as operation nodes
+# (``not_equal`` and, for Masking, ``any`` over the last axis) and passes it to the next layers as
+# a ``mask`` keyword argument.  tfjs-layers computes and propagates exactly that mask itself
+# (Masking: any(x != mask_value, -1); Embedding: ids != 0), so the keyword and the operation nodes
+# are dropped when they reproduce it; any other mask stays and is refused later.
+
+
+def _history(arg: Any) -> Optional[tuple[str, int, int]]:
+    if isinstance(arg, dict) and arg.get("class_name") == "__keras_tensor__":
+        source, node, index = arg["config"]["keras_history"]
+        return str(source), int(node), int(index)
+    return None
+
+
+def _first_input(entry: JsonDict) -> Optional[tuple[str, int, int]]:
+    nodes = entry.get("inbound_nodes") or []
+    if len(nodes) != 1 or not isinstance(nodes[0], dict) or not nodes[0].get("args"):
+        return None
+    return _history(nodes[0]["args"][0])
+
+
+def _is_module_op(entry: JsonDict) -> bool:
+    return str(entry.get("module", "")).startswith(("keras.src.ops", "keras.ops"))
+
+
+def _automatic_mask(source: str, by_name: dict[str, JsonDict], layers: list[JsonDict]) -> Optional[list[str]]:
+    """The op node names that compute ``source`` when it is a Masking/Embedding automatic mask."""
+    entry = by_name.get(source)
+    if entry is None or not _is_module_op(entry):
+        return None
+    chain = [source]
+    masking = False
+    if entry.get("class_name") == "Any":
+        if entry.get("config", {}).get("axis") not in (-1, [-1]) or entry["config"].get("keepdims"):
+            return None
+        inner = _first_input(entry)
+        entry = by_name.get(inner[0]) if inner and inner[1:] == (0, 0) else None
+        if entry is None or not _is_module_op(entry):
+            return None
+        chain.append(str(entry.get("name")))
+        masking = True
+    if entry.get("class_name") != "NotEqual":
+        return None
+    args = entry["inbound_nodes"][0].get("args", []) if entry.get("inbound_nodes") else []
+    if len(args) != 2 or _history(args[0]) is None or not isinstance(args[1], (int, float)):
+        return None
+    root, value = _history(args[0]), float(args[1])
+    for layer in layers:
+        config = layer.get("config") or {}
+        if _first_input(layer) != root:
+            continue
+        if masking and layer.get("class_name") == "Masking" and float(config.get("mask_value", 0.0)) == value:
+            return chain
+        if not masking and layer.get("class_name") == "Embedding" and config.get("mask_zero") and value == 0:
+            return chain
+    return None
+
+
+def _referenced(layers: list[JsonDict], model_config: JsonDict) -> set[str]:
+    names: set[str] = set()
+
+    def visit(obj: Any) -> None:
+        history = _history(obj)
+        if history is not None:
+            names.add(history[0])
+        elif isinstance(obj, dict):
+            for value in obj.values():
+                visit(value)
+        elif isinstance(obj, list):
+            for item in obj:
+                visit(item)
+
+    for layer in layers:
+        visit(layer.get("inbound_nodes"))
+    for key in ("output_layers",):
+        value = model_config.get(key)
+        for item in value if isinstance(value, list) else []:
+            if isinstance(item, list) and item and isinstance(item[0], str):
+                names.add(item[0])
+            elif isinstance(item, str):
+                names.add(item)
+    return names
+
+
+def drop_automatic_masks(model: JsonDict) -> None:
+    """Removes Keras 3's recorded automatic masks (see above) from a raw model config, in place,
+    including nested models."""
+    config = model.get("config")
+    layers = config.get("layers") if isinstance(config, dict) else None
+    if not isinstance(layers, list):
+        return
+    entries = [layer for layer in layers if isinstance(layer, dict)]
+    for layer in entries:
+        if isinstance(layer.get("config"), dict) and isinstance(layer["config"].get("layers"), list):
+            drop_automatic_masks(layer)
+    by_name = {str(layer.get("name") or (layer.get("config") or {}).get("name")): layer for layer in entries}
+    mask_ops: set[str] = set()
+    for layer in entries:
+        for node in layer.get("inbound_nodes") or []:
+            kwargs = node.get("kwargs") if isinstance(node, dict) else None
+            mask = _history(kwargs.get("mask")) if isinstance(kwargs, dict) else None
+            if mask is None or mask[1:] != (0, 0):
+                continue
+            chain = _automatic_mask(mask[0], by_name, entries)
+            if chain is not None:
+                del kwargs["mask"]
+                mask_ops.update(chain)
+    while mask_ops:
+        unused = mask_ops - _referenced([e for e in entries if str(e.get("name")) not in mask_ops], config)
+        unused -= _referenced([e for e in entries if str(e.get("name")) in mask_ops - unused], config)
+        if not unused:
+            break
+        layers[:] = [layer for layer in layers
+                     if not (isinstance(layer, dict) and str(layer.get("name")) in unused)]
+        entries = [layer for layer in layers if isinstance(layer, dict)]
+        mask_ops -= unused

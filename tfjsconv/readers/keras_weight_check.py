@@ -175,8 +175,12 @@ def check_weight_shapes(model_config: Mapping[str, Any], weights: Iterable[tuple
     stored: dict[str, dict[str, Shape]] = {}
     for name, shape in weights:
         parts = name.split("/")
+        # tf-keras layer names may contain "/" (DenseNet's `conv1/conv`): the owner is the longest
+        # leading run of components that names a layer, else the first component.
+        owner = next((candidate for candidate in ("/".join(parts[:i]) for i in range(len(parts) - 1, 0, -1))
+                      if candidate in configs), parts[0])
         if len(parts) >= 2:
-            stored.setdefault(parts[0], {})[parts[-1]] = tuple(int(d) for d in shape)
+            stored.setdefault(owner, {})[parts[-1]] = tuple(int(d) for d in shape)
     problems: list[str] = []
     for layer, (cls, config) in configs.items():
         rule = _RULES.get(cls)

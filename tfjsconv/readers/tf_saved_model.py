@@ -109,6 +109,8 @@ def needed_node_defs(node_defs: Sequence[Any], roots: Iterable[str]) -> list[Any
 def open_checkpoint(directory: Path) -> Optional[TensorBundle]:
     index = directory / "variables" / "variables.index"
     if not index.is_file():
+        if index.exists():
+            raise InputError("is not a file (the checkpoint index must be one)", index)
         return None
     return TensorBundle.open(directory / "variables" / "variables")
 

@@ -79,7 +79,11 @@ def read_text_table(path: Path, key_index: int, value_index: int, delimiter: str
     """What ``InitializeTableFromTextFileV2`` would insert: (keys, values) as numpy arrays."""
     if not path.is_file():
         raise InputError("table vocabulary file (SavedModel asset) not found", path)
-    lines = path.read_bytes().decode("utf-8").split("\n")
+    try:
+        lines = path.read_bytes().decode("utf-8").split("\n")
+    except UnicodeDecodeError as exc:
+        # TF would take the raw bytes as keys; TF.js strings are UTF-8 text, so such keys cannot match.
+        raise InputError(f"table vocabulary file is not UTF-8 text (byte {exc.start})", path) from None
     if lines and lines[-1] == "":
         lines.pop()
     lines = [line[:-1] if line.endswith("\r") else line for line in lines]

@@ -31,6 +31,9 @@ def _named_weights(model: KerasH5, layer_classes: dict[str, str],
         stored = stacked_cells_to_tfjs([w.name for w in layer.weights])
         names = [keras3_weight_name(name, layer_classes, model_names) if keras3 else keras2_weight_name(name)
                  for name in stored]
+        # tf-keras creates some variables outside the layer's name scope (an adapted Normalization
+        # stores bare `mean:0`); TF.js only finds a weight under `<layer>/<weight>`.
+        names = [name if "/" in name else f"{layer.name}/{name}" for name in names]
         named.append((layer.name, [Weight(name, w.data) for name, w in zip(names, layer.weights)]))
     return named
 

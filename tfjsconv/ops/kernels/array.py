@@ -282,3 +282,28 @@ def one_hot(inputs: list[np.ndarray], attrs: dict[str, Any]) -> tuple[np.ndarray
     if axis != -1:
         out = np.moveaxis(out, -1, axis)
     return (out,)
+
+
+@kernel("ScatterNd")
+def scatter_nd(inputs: list[np.ndarray], attrs: dict[str, Any]) -> tuple[np.ndarray, ...]:
+    indices, updates, shape = inputs[0], inputs[1], tuple(int(d) for d in inputs[2])
+    out = np.zeros(shape, updates.dtype)
+    depth = indices.shape[-1]
+    flat_idx = indices.reshape(-1, depth)
+    flat_upd = updates.reshape((flat_idx.shape[0],) + shape[depth:])
+    for idx, upd in zip(flat_idx, flat_upd):
+        if np.any(idx < 0) or np.any(idx >= np.array(shape[:depth])):
+            raise NotComputable("ScatterNd index out of range")
+        out[tuple(idx)] += upd  # duplicates add up, as in TF
+    return (out,)
+
+
+@kernel("UnsortedSegmentSum")
+def unsorted_segment_sum(inputs: list[np.ndarray], attrs: dict[str, Any]) -> tuple[np.ndarray, ...]:
+    data, ids, num = inputs[0], inputs[1], int(inputs[2])
+    out = np.zeros((num,) + data.shape[ids.ndim:], data.dtype)
+    flat_data = data.reshape((-1,) + data.shape[ids.ndim:])
+    for i, segment in enumerate(ids.reshape(-1)):
+        if 0 <= segment < num:  # TF drops negative ids
+            out[segment] += flat_data[i]
+    return (out,)

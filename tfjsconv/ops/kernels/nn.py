@@ -216,3 +216,33 @@ def matrix_band_part(inputs: list[np.ndarray], attrs: dict[str, Any]) -> tuple[n
     j = np.arange(cols)[None, :]
     keep = ((lower < 0) | (i - j <= lower)) & ((upper < 0) | (j - i <= upper))
     return (np.where(keep, x, np.zeros((), x.dtype)).astype(x.dtype),)
+
+
+def _max_pool(x: np.ndarray, ksize: list[int], strides: list[int], padding: str) -> np.ndarray:
+    """Channels-last max pool over the spatial axes 1..n-2 (TF semantics: padding never wins)."""
+    spatial = range(1, x.ndim - 1)
+    pads = [(0, 0)] * x.ndim
+    for axis in spatial:
+        size, k, s = x.shape[axis], int(ksize[axis]), int(strides[axis])
+        if padding == "SAME":
+            out = -(-size // s)
+            total = max((out - 1) * s + k - size, 0)
+            pads[axis] = (total // 2, total - total // 2)
+        elif padding != "VALID":
+            raise NotComputable(f"padding {padding}")
+    low = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
+    padded = np.pad(x, pads, constant_values=low)
+    result = padded
+    for axis in spatial:
+        k, s = int(ksize[axis]), int(strides[axis])
+        windows = np.lib.stride_tricks.sliding_window_view(result, k, axis=axis)
+        result = windows.max(axis=-1).take(range(0, windows.shape[axis], s), axis=axis)
+    return result.astype(x.dtype)
+
+
+@kernel("MaxPool", "MaxPool3D")
+def max_pool(inputs: list[np.ndarray], attrs: dict[str, Any]) -> tuple[np.ndarray, ...]:
+    fmt = text(attrs.get("data_format", b"NHWC"))
+    if fmt not in ("NHWC", "NDHWC"):
+        raise NotComputable(f"data_format {fmt}")
+    return (_max_pool(inputs[0], list(attrs["ksize"]), list(attrs["strides"]), text(attrs["padding"])),)

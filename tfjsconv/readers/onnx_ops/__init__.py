@@ -28,7 +28,24 @@ from ...ops.kernels import NotComputable, get_kernel
 Handler = Callable[["OnnxContext", "OnnxNode"], Sequence[Optional[Value]]]
 
 _HANDLERS: dict[str, list[tuple[int, Handler]]] = {}
-_FAMILIES = ("math", "nn", "resize", "tensor", "shape", "reduce")
+_FAMILIES = ("math", "nn", "norm", "resize", "tensor", "shape", "reduce")
+# TF ops whose result is bool whatever their operands (the folded Const must be bool too).
+BOOL_RESULT_OPS = frozenset(
+    {
+        "Equal",
+        "NotEqual",
+        "Less",
+        "LessEqual",
+        "Greater",
+        "GreaterEqual",
+        "LogicalAnd",
+        "LogicalOr",
+        "LogicalNot",
+        "IsNan",
+        "IsInf",
+        "IsFinite",
+    }
+)
 _EAGER_FOLD_LIMIT = 4 * 1024 * 1024  # bytes; bigger results stay ops (fold_constants decides later)
 
 
@@ -250,14 +267,16 @@ class OnnxContext:
         return self.const(np.asarray(value, dtype=dtype.numpy), suffix)
 
     def binary(self, op: str, a: Value, b: Value, suffix: Optional[str] = None) -> Value:
+        dtype = DType.BOOL if op in BOOL_RESULT_OPS else a.dtype
         return self.op(
-            op, [a, b], {"T": a.dtype}, dtype=a.dtype, shape=_broadcast(a.shape, b.shape), suffix=suffix
+            op, [a, b], {"T": a.dtype}, dtype=dtype, shape=_broadcast(a.shape, b.shape), suffix=suffix
         )
 
     def unary(
         self, op: str, x: Value, attrs: Optional[dict[str, Any]] = None, suffix: Optional[str] = None
     ) -> Value:
-        return self.op(op, [x], {"T": x.dtype, **(attrs or {})}, dtype=x.dtype, shape=x.shape, suffix=suffix)
+        dtype = DType.BOOL if op in BOOL_RESULT_OPS else x.dtype
+        return self.op(op, [x], {"T": x.dtype, **(attrs or {})}, dtype=dtype, shape=x.shape, suffix=suffix)
 
 
 def _broadcast(a: Optional[Shape], b: Optional[Shape]) -> Optional[Shape]:
@@ -283,4 +302,4 @@ def normalize_axis(axis: int, rank: int) -> int:
     return axis + rank if axis < 0 else axis
 
 
-__all__ = ["OnnxContext", "OnnxNode", "lookup", "normalize_axis", "onnx_op", "supported_op_types"]
+__all__ = ["Handler", "OnnxContext", "OnnxNode", "lookup", "normalize_axis", "onnx_op", "supported_op_types"]

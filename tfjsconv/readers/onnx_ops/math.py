@@ -9,7 +9,7 @@ import numpy as np
 
 from ...ir.graph import Value
 from ...ir.types import DType, Shape
-from . import OnnxContext, OnnxNode, onnx_op
+from . import Handler, OnnxContext, OnnxNode, onnx_op
 from .onnx_types import onnx_dtype
 
 _BINARY = {
@@ -55,38 +55,20 @@ _UNARY = {
     "Sinh": "Sinh",
     "Cosh": "Cosh",
 }
-_BOOL_RESULT = frozenset(
-    {
-        "Equal",
-        "Less",
-        "Greater",
-        "LessEqual",
-        "GreaterEqual",
-        "LogicalAnd",
-        "LogicalOr",
-        "NotEqual",
-        "LogicalNot",
-        "IsNan",
-    }
-)
 
 
-def _binary_handler(tf_op: str):
+def _binary_handler(tf_op: str) -> Handler:
     def handle(ctx: OnnxContext, node: OnnxNode) -> list[Optional[Value]]:
         a, b = ctx.required(node, 0), ctx.required(node, 1)
         out = ctx.binary(tf_op, a, b)
-        if tf_op in _BOOL_RESULT:
-            out.dtype = DType.BOOL
         return [out]
 
     return handle
 
 
-def _unary_handler(tf_op: str):
+def _unary_handler(tf_op: str) -> Handler:
     def handle(ctx: OnnxContext, node: OnnxNode) -> list[Optional[Value]]:
         out = ctx.unary(tf_op, ctx.required(node, 0))
-        if tf_op in _BOOL_RESULT:
-            out.dtype = DType.BOOL
         return [out]
 
     return handle
@@ -171,7 +153,6 @@ def elu(ctx: OnnxContext, node: OnnxNode) -> list[Optional[Value]]:
         return [ctx.unary("Elu", x)]
     negative = ctx.binary("Mul", ctx.unary("Expm1", x), ctx.scalar(alpha, x))
     positive = ctx.binary("Greater", x, ctx.scalar(0.0, x))
-    positive.dtype = DType.BOOL
     return [ctx.op("SelectV2", [positive, x, negative], {"T": x.dtype}, dtype=x.dtype, shape=x.shape)]
 
 
@@ -187,7 +168,6 @@ def selu(ctx: OnnxContext, node: OnnxNode) -> list[Optional[Value]]:
         return [ctx.unary("Selu", x)]
     negative = ctx.binary("Mul", ctx.unary("Expm1", x), ctx.scalar(alpha, x))
     positive = ctx.binary("Greater", x, ctx.scalar(0.0, x))
-    positive.dtype = DType.BOOL
     picked = ctx.op("SelectV2", [positive, x, negative], {"T": x.dtype}, dtype=x.dtype, shape=x.shape)
     return [ctx.binary("Mul", picked, ctx.scalar(gamma, x))]
 
@@ -290,7 +270,6 @@ def is_inf(ctx: OnnxContext, node: OnnxNode) -> list[Optional[Value]]:
         out = ctx.binary("Equal", x, ctx.scalar(np.inf if pos else -np.inf, x))
     else:
         out = ctx.binary("Equal", x, ctx.scalar(np.nan, x))
-    out.dtype = DType.BOOL
     return [out]
 
 

@@ -1,14 +1,13 @@
 """NCHW neural-network ONNX ops lowered to TF.js's NHWC ops inside Transpose pairs.
 
-Every layout-bound op reads ``Transpose(x, NCHW->NHWC)`` and returns ``Transpose(y, NHWC->NCHW)``;
-the ``sink_transposes`` pass later cancels the pairs between consecutive layers, so a CNN keeps
-only the transposes at its input and output.  Normalizations without a TF.js layout constraint
-(instance / layer norm, global pooling) are written in NCHW with plain reductions.
+Every layout-bound op (convolutions, pooling) reads ``Transpose(x, NCHW->NHWC)`` and returns
+``Transpose(y, NHWC->NCHW)``; the ``sink_transposes`` pass later cancels the pairs between
+consecutive layers, so a CNN keeps only the transposes at its input and output.  Global pooling
+is written as an NCHW reduction, which that pass renumbers.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Optional
 
@@ -16,7 +15,7 @@ import numpy as np
 
 from ...ir.graph import Value
 from ...ir.types import DType, Shape
-from . import OnnxContext, OnnxNode, normalize_axis, onnx_op
+from . import OnnxContext, OnnxNode, onnx_op
 
 TO_NHWC = (0, 2, 3, 1)
 TO_NCHW = (0, 3, 1, 2)
@@ -93,7 +92,9 @@ def _window_attrs(node: OnnxNode, n: int) -> tuple[list[int], list[int]]:
 
 
 def _as_2d(ctx: OnnxContext, x: Value) -> tuple[Value, bool]:
-    """A rank-3 (N, C, L) tensor as (N, C, 1, L): 1-D ops run as 2-D ops of height 1."""
+    """A rank-3 (N, C, L) tensor as (N, C, 1, L): 1-D ops run as 2-D ops of height 1.
+
+    The ExpandDims added here only describes the 4-D shape; ``to_nhwc`` reads the rank-3 tensor."""
     rank = ctx.rank(x)
     if rank == 4:
         return x, False
@@ -112,14 +113,34 @@ def _as_2d(ctx: OnnxContext, x: Value) -> tuple[Value, bool]:
     ), True
 
 
-def _from_2d(ctx: OnnxContext, y: Value, squeeze: bool) -> Value:
-    if not squeeze:
-        return y
-    dims = ctx.dims(y)
-    shape = None if dims is None else Shape((dims[0], dims[1], dims[3]))
+def to_nhwc(ctx: OnnxContext, x4: Value, squeeze: bool) -> Value:
+    """The NHWC input of a lowered op; a 1-D (N, C, L) input becomes (N, 1, L, C) as
+    ``ExpandDims(Transpose(x, [0, 2, 1]), 1)``, so consecutive 1-D layers cancel their transposes too."""
+    if not squeeze or x4.producer.op != "ExpandDims":
+        return ctx.transpose(x4, TO_NHWC, "to_nhwc")
+    moved = ctx.transpose(x4.producer.inputs[0], (0, 2, 1), "to_nlc")
+    dims = ctx.dims(moved)
+    shape = None if dims is None else Shape((dims[0], 1, dims[1], dims[2]))
     return ctx.op(
-        "Squeeze", [y], {"T": y.dtype, "squeeze_dims": [2]}, dtype=y.dtype, shape=shape, suffix="squeeze_1d"
+        "ExpandDims",
+        [moved, ctx.int_const([1], "axis")],
+        {"T": moved.dtype},
+        dtype=moved.dtype,
+        shape=shape,
+        suffix="expand_1d",
     )
+
+
+def to_nchw(ctx: OnnxContext, y: Value, squeeze: bool) -> Value:
+    """The NCHW (or, for 1-D ops, (N, C, L)) output of a lowered NHWC op."""
+    if not squeeze:
+        return ctx.transpose(y, TO_NCHW, "to_nchw")
+    dims = ctx.dims(y)
+    shape = None if dims is None else Shape((dims[0], dims[2], dims[3]))
+    squeezed = ctx.op(
+        "Squeeze", [y], {"T": y.dtype, "squeeze_dims": [1]}, dtype=y.dtype, shape=shape, suffix="squeeze_1d"
+    )
+    return ctx.transpose(squeezed, (0, 2, 1), "to_ncl")
 
 
 def _out_nhwc(ctx: OnnxContext, node: OnnxNode, squeeze: bool) -> Optional[Shape]:
@@ -179,7 +200,7 @@ def conv(ctx: OnnxContext, node: OnnxNode) -> list[Optional[Value]]:
     dims = ctx.dims(x)
     assert dims is not None
     padding, pads = spatial_pads(ctx, node, dims[2:], [kh, kw], strides, dilations)
-    xt = ctx.transpose(x, TO_NHWC, "to_nhwc")
+    xt = to_nhwc(ctx, x, squeeze)
     out_shape = _out_nhwc(ctx, node, squeeze)
     attrs = _conv_attrs(strides, dilations, padding, pads, x.dtype)
     channels = cg * group
@@ -203,7 +224,7 @@ def conv(ctx: OnnxContext, node: OnnxNode) -> list[Optional[Value]]:
         y = ctx.op(
             "BiasAdd", [y, bias], {"T": y.dtype, "data_format": b"NHWC"}, dtype=y.dtype, shape=out_shape
         )
-    return [_from_2d(ctx, ctx.transpose(y, TO_NCHW, "to_nchw"), squeeze)]
+    return [to_nchw(ctx, y, squeeze)]
 
 
 def _grouped_conv(
@@ -261,7 +282,7 @@ def conv_transpose(ctx: OnnxContext, node: OnnxNode) -> list[Optional[Value]]:
     full = [strides[i] * (in_hw[i] - 1) + (kh, kw)[i] + out_pad[i] for i in range(2)]
     pads = _transpose_pads(ctx, node, full)
     out_hw = [full[i] - pads[i][0] - pads[i][1] for i in range(2)]
-    xt = ctx.transpose(x, TO_NHWC, "to_nhwc")
+    xt = to_nhwc(ctx, x, squeeze)
     filt = ctx.transpose(w, (2, 3, 1, 0), "filter")  # (kh, kw, out, in), as TF wants
     batch = _batch_dim(ctx, xt)
     sizes = ctx.op(
@@ -380,7 +401,7 @@ def _pool(ctx: OnnxContext, node: OnnxNode, is_max: bool) -> list[Optional[Value
             if not is_max:
                 raise ctx.refuse("ceil_mode=1 AveragePool whose last window is partial is not exact in TF.js")
             padding = "EXPLICIT"
-    xt = ctx.transpose(x, TO_NHWC, "to_nhwc")
+    xt = to_nhwc(ctx, x, squeeze)
     if padding == "EXPLICIT" or (
         padding == "SAME" and not is_max and include_pad and any(p != (0, 0) for p in pads)
     ):
@@ -426,7 +447,7 @@ def _pool(ctx: OnnxContext, node: OnnxNode, is_max: bool) -> list[Optional[Value
     y = ctx.op(
         "MaxPool" if is_max else "AvgPool", [xt], attrs, dtype=x.dtype, shape=_out_nhwc(ctx, node, squeeze)
     )
-    return [_from_2d(ctx, ctx.transpose(y, TO_NCHW, "to_nchw"), squeeze)]
+    return [to_nchw(ctx, y, squeeze)]
 
 
 def _ceil_pads(
@@ -488,136 +509,3 @@ def global_average_pool(ctx: OnnxContext, node: OnnxNode) -> list[Optional[Value
 @onnx_op("GlobalMaxPool", since=1)
 def global_max_pool(ctx: OnnxContext, node: OnnxNode) -> list[Optional[Value]]:
     return _global(ctx, node, "Max")
-
-
-def _channel_shaped(ctx: OnnxContext, v: Value, rank: int) -> Value:
-    """A per-channel (C,) vector reshaped to (C, 1, ..., 1) so that it broadcasts over NC..."""
-    dims = ctx.dims(v)
-    c = dims[0] if dims else None
-    shape = [-1] + [1] * (rank - 2)
-    return ctx.op(
-        "Reshape",
-        [v, ctx.int_const(shape, "shape")],
-        {"T": v.dtype},
-        dtype=v.dtype,
-        shape=Shape((c,) + (1,) * (rank - 2)),
-    )
-
-
-@onnx_op("BatchNormalization", since=1)
-def batch_norm(ctx: OnnxContext, node: OnnxNode) -> list[Optional[Value]]:
-    if int(node.attr("training_mode", 0)) or any(node.outputs[1:]):
-        raise ctx.refuse("training-mode batch normalization (running statistics outputs)")
-    x = ctx.required(node, 0)
-    scale, offset, mean, var = (ctx.required(node, i) for i in range(1, 5))
-    eps = float(node.attr("epsilon", 1e-5))
-    rank = ctx.rank(x)
-    if rank == 4:
-        xt = ctx.transpose(x, TO_NHWC, "to_nhwc")
-        y = ctx.op(
-            "FusedBatchNormV3",
-            [xt, scale, offset, mean, var],
-            {"T": x.dtype, "U": DType.FLOAT, "epsilon": eps, "data_format": b"NHWC", "is_training": False},
-            dtype=x.dtype,
-            shape=xt.shape,
-            num_outputs=6,
-        )
-        return [ctx.transpose(y, TO_NCHW, "to_nchw")]
-    factor = ctx.binary("Mul", scale, ctx.unary("Rsqrt", ctx.binary("AddV2", var, ctx.scalar(eps, var))))
-    shift = ctx.binary("Sub", offset, ctx.binary("Mul", mean, factor))
-    if rank > 2:
-        factor, shift = _channel_shaped(ctx, factor, rank), _channel_shaped(ctx, shift, rank)
-    y = ctx.binary("AddV2", ctx.binary("Mul", x, factor), shift)
-    y.shape = x.shape
-    return [y]
-
-
-def _normalize(ctx: OnnxContext, x: Value, axes: list[int], eps: float) -> Value:
-    axes_value = ctx.int_const(axes, "axes")
-    attrs = {"T": x.dtype, "Tidx": DType.INT32, "keep_dims": True}
-    mean = ctx.op("Mean", [x, axes_value], attrs, dtype=x.dtype)
-    centered = ctx.binary("Sub", x, mean)
-    centered.shape = x.shape
-    var = ctx.op("Mean", [ctx.binary("Mul", centered, centered), axes_value], attrs, dtype=x.dtype)
-    inv = ctx.unary("Rsqrt", ctx.binary("AddV2", var, ctx.scalar(eps, var)))
-    out = ctx.binary("Mul", centered, inv)
-    out.shape = x.shape
-    return out
-
-
-@onnx_op("InstanceNormalization", since=1)
-def instance_norm(ctx: OnnxContext, node: OnnxNode) -> list[Optional[Value]]:
-    x, scale, bias = ctx.required(node, 0), ctx.required(node, 1), ctx.required(node, 2)
-    rank = ctx.rank(x)
-    y = _normalize(ctx, x, list(range(2, rank)), float(node.attr("epsilon", 1e-5)))
-    y = ctx.binary("Mul", y, _channel_shaped(ctx, scale, rank))
-    y = ctx.binary("AddV2", y, _channel_shaped(ctx, bias, rank))
-    y.shape = x.shape
-    return [y]
-
-
-@onnx_op("LayerNormalization", since=17)
-def layer_norm(ctx: OnnxContext, node: OnnxNode) -> list[Optional[Value]]:
-    if any(node.outputs[1:]):
-        raise ctx.refuse("the Mean / InvStdDev outputs of LayerNormalization are not supported")
-    x, scale, bias = ctx.required(node, 0), ctx.required(node, 1), ctx.input(node, 2)
-    rank = ctx.rank(x)
-    axis = normalize_axis(int(node.attr("axis", -1)), rank)
-    y = _normalize(ctx, x, list(range(axis, rank)), float(node.attr("epsilon", 1e-5)))
-    y = ctx.binary("Mul", y, scale)
-    if bias is not None:
-        y = ctx.binary("AddV2", y, bias)
-    y.shape = x.shape
-    return [y]
-
-
-def _softmax_last(ctx: OnnxContext, x: Value, op: str, axis: int) -> Value:
-    rank = ctx.rank(x)
-    if axis == rank - 1:
-        return ctx.unary(op, x)
-    perm = list(range(rank))
-    perm[axis], perm[-1] = perm[-1], perm[axis]
-    moved = ctx.transpose(x, perm, "softmax_axis")
-    return ctx.transpose(ctx.unary(op, moved), perm, "softmax_axis_back")
-
-
-def _softmax(ctx: OnnxContext, node: OnnxNode, op: str) -> list[Optional[Value]]:
-    x = ctx.required(node, 0)
-    rank = ctx.rank(x)
-    if ctx.opset >= 13:
-        return [_softmax_last(ctx, x, op, normalize_axis(int(node.attr("axis", -1)), rank))]
-    axis = normalize_axis(int(node.attr("axis", 1)), rank)
-    if axis == rank - 1:
-        return [ctx.unary(op, x)]
-    # Before opset 13 the input is coerced to 2-D at ``axis``: softmax over all trailing dims.
-    dims = ctx.dims(x)
-    assert dims is not None
-    inner = dims[axis:]
-    if any(d is None for d in inner):
-        raise ctx.refuse("opset < 13 softmax over dynamic trailing dimensions")
-    flat = ctx.op(
-        "Reshape",
-        [x, ctx.int_const([-1, int(math.prod(inner))], "shape")],  # type: ignore[arg-type]
-        {"T": x.dtype},
-        dtype=x.dtype,
-    )
-    out = ctx.unary(op, flat)
-    shape = ctx.op("Shape", [x], {"T": x.dtype, "out_type": DType.INT32}, dtype=DType.INT32)
-    return [ctx.op("Reshape", [out, shape], {"T": x.dtype}, dtype=x.dtype, shape=x.shape)]
-
-
-@onnx_op("Softmax", since=1)
-def softmax(ctx: OnnxContext, node: OnnxNode) -> list[Optional[Value]]:
-    return _softmax(ctx, node, "Softmax")
-
-
-@onnx_op("LogSoftmax", since=1)
-def log_softmax(ctx: OnnxContext, node: OnnxNode) -> list[Optional[Value]]:
-    return _softmax(ctx, node, "LogSoftmax")
-
-
-@onnx_op("Dropout", since=1)
-def dropout(ctx: OnnxContext, node: OnnxNode) -> list[Optional[Value]]:
-    if len(node.outputs) > 1 and node.outputs[1]:
-        raise ctx.refuse("the mask output of Dropout is not supported (inference only)")
-    return [ctx.unary("Identity", ctx.required(node, 0))]

@@ -6,7 +6,7 @@ from typing import Optional
 
 from ...ir.graph import Value
 from ...ir.types import DType, Shape
-from . import OnnxContext, OnnxNode, normalize_axis, onnx_op
+from . import Handler, OnnxContext, OnnxNode, normalize_axis, onnx_op
 
 # ONNX op -> (TF op, first opset that passes axes as an input, pre-op, post-op)
 _REDUCTIONS = {
@@ -33,7 +33,7 @@ def _reduce_axes(ctx: OnnxContext, node: OnnxNode, since_input: int, rank: int) 
     return sorted({normalize_axis(a, rank) for a in axes})
 
 
-def _handler(onnx_name: str):
+def _handler(onnx_name: str) -> Handler:
     tf_op, since_input, pre, post = _REDUCTIONS[onnx_name]
 
     def handle(ctx: OnnxContext, node: OnnxNode) -> list[Optional[Value]]:

@@ -111,9 +111,12 @@ def _resize(
         op = "ResizeBilinear"
     elif mode == "nearest":
         rounding = text_attr(node, "nearest_mode", "round_prefer_floor")
+        # Before opset 11 nearest has no nearest_mode: onnxruntime truncates when upsampling and
+        # rounds up when downsampling (its "simple" mode).
+        roundings = [rounding if ctx.opset >= 11 else ("floor" if s >= 1 else "ceil") for s in scale_hw]
         wanted = [
-            _onnx_nearest(coord_mode, rounding, size, out, s)
-            for size, out, s in zip((h, w), out_hw, scale_hw)
+            _onnx_nearest(coord_mode, r, size, out, s)
+            for r, size, out, s in zip(roundings, (h, w), out_hw, scale_hw)
         ]
         if any(p is None for p in wanted):
             raise ctx.refuse(f"nearest Resize with {coord_mode} / {rounding}")
