@@ -252,3 +252,62 @@ def test_unsorted_segment_sum_becomes_scatter_nd() -> None:
     hist = g.op_histogram()
     assert "UnsortedSegmentSum" not in hist and hist["ScatterNd"] == 1 and hist["Slice"] == 1
     np.testing.assert_allclose(interpret(g, feeds)["y"], want, rtol=1e-6)
+
+
+def _rewritten(g: Graph, pass_type: type) -> Graph:
+    assert pass_type().run(g, PassContext())
+    verify(g)
+    return g
+
+
+def test_roll_matrix_diag_and_truncate_mod_use_ops_tfjs_has() -> None:
+    from tfjsconv.passes.rewrite_equivalents import RewriteEquivalents
+
+    g = Graph()
+    v = placeholder(g, "v", F, [4, 6])
+    shift = const(g, np.array([2, -1], np.int32), "shift", DType.INT32)
+    axes = const(g, np.array([1, 0], np.int32), "axes", DType.INT32)
+    output(g, "roll", op(g, "Roll", [v, shift, axes], {"T": F, "Tshift": DType.INT32, "Taxis": DType.INT32}))
+    row = placeholder(g, "row", F, [6])
+    i32 = DType.INT32
+    diag_inputs = [row, const(g, np.array(0, np.int32), "k", i32), const(g, np.array(-1, np.int32), "r", i32),
+                   const(g, np.array(-1, np.int32), "c", i32), const(g, np.array(0.5, np.float32), "pad")]
+    output(g, "diag", op(g, "MatrixDiagV3", diag_inputs, {"T": F, "align": b"RIGHT_LEFT"}))
+    output(g, "tmod", op(g, "TruncateMod", [v, const(g, np.array(0.7, np.float32), "y")], {"T": F}))
+    _rewritten(g, RewriteEquivalents)
+    assert not {"Roll", "MatrixDiagV3", "TruncateMod"} & set(g.op_histogram())
+    x = RNG.standard_normal((4, 6)).astype(np.float32) * 3
+    got = interpret(g, {"v": x, "row": x[0]})
+    np.testing.assert_array_equal(got["roll"], np.roll(x, shift=(2, -1), axis=(1, 0)))
+    eye = np.eye(6, dtype=bool)
+    np.testing.assert_array_equal(got["diag"], np.where(eye, x[0][:, None], np.float32(0.5)))
+    np.testing.assert_array_equal(got["tmod"], np.fmod(x, np.float32(0.7)))
+
+
+def test_tensor_scatter_update_of_a_shared_tensor_gets_a_private_copy() -> None:
+    g = Graph()
+    v = placeholder(g, "v", F, [4, 6])
+    idx = const(g, np.array([[0, 1]], np.int32), "idx", DType.INT32)
+    upd = const(g, np.array([9.0], np.float32), "upd")
+    scattered = op(g, "TensorScatterUpdate", [v, idx, upd], {"T": F, "Tindices": DType.INT32}, name="tsu")
+    output(g, "y", op(g, "AddV2", [scattered, v], {"T": F}))
+    _rewritten(g, RewriteTfjsGaps)
+    target = g.node("tsu").inputs[0].producer
+    assert target.op == "Mul" and target.inputs[0].producer.name == "v"
+    assert not RewriteTfjsGaps().run(g, PassContext())  # the copy is private: nothing more to do
+
+
+def test_batched_gather_becomes_a_flat_gather() -> None:
+    g = Graph()
+    v = placeholder(g, "v", F, [4, 6, 2])
+    ids = placeholder(g, "ids", DType.INT32, [4, 3])
+    axis = const(g, np.array(1, np.int32), "axis", DType.INT32)
+    output(g, "y", op(g, "GatherV2", [v, ids, axis],
+                      {"Tparams": F, "Tindices": DType.INT32, "Taxis": DType.INT32, "batch_dims": 1}))
+    _rewritten(g, RewriteTfjsGaps)
+    gathers = g.find("GatherV2")
+    assert len(gathers) == 1 and gathers[0].attrs["batch_dims"] == 0
+    x = RNG.standard_normal((4, 6, 2)).astype(np.float32)
+    i = np.array([[0, 5, 5], [1, 1, 0], [2, 0, 3], [3, 4, 1]], np.int32)
+    want = np.stack([x[b][i[b]] for b in range(4)])
+    np.testing.assert_array_equal(interpret(g, {"v": x, "ids": i})["y"], want)

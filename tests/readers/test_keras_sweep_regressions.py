@@ -352,3 +352,24 @@ def test_keras3_mask_that_differs_from_the_automatic_one_is_refused() -> None:
     with pytest.raises(UnsupportedError) as info:
         translate_model_config(_masking_model(0.0, 1.0), keras3=True)
     assert "not_equal" in str(info.value)
+
+
+def test_inference_identity_layers_run_in_tfjs(tmp_path: Path, tfjs: TfjsRunner) -> None:
+    """SpatialDropout2D and ActivityRegularization have no tfjs-layers class but are the identity
+    when predicting: they become Dropout / linear Activation instead of being refused."""
+    layers = [_input([None, 4, 4, 2]),
+              {"class_name": "SpatialDropout2D", "config": {"name": "sdrop", "rate": 0.4, "seed": None}},
+              {"class_name": "ActivityRegularization", "config": {"name": "reg", "l1": 0.1, "l2": 0.0}},
+              {"class_name": "Conv2D", "config": {"name": "conv", "filters": 1, "kernel_size": [1, 1],
+                                                  "use_bias": False}}]
+    kernel = np.array([[[[2.0], [-1.0]]]], np.float32)
+    src = _sequential_h5(tmp_path / "m.h5", layers, {"conv": [("conv/kernel:0", kernel)]})
+    tfjsconv.convert(src, tmp_path / "out")
+    model = json.loads((tmp_path / "out" / "model.json").read_text())
+    converted = model["modelTopology"]["model_config"]["config"]["layers"]
+    summary = [(e["class_name"], e["config"].get("rate", e["config"].get("activation")))
+               for e in converted[1:3]]
+    assert summary == [("Dropout", 0.4), ("Activation", "linear")]
+    x = np.random.default_rng(9).normal(size=(2, 4, 4, 2)).astype(np.float32)
+    (got,) = tfjs.run(tmp_path / "out", "layers", [("x", x)])
+    np.testing.assert_allclose(got, x @ kernel[0, 0], rtol=1e-5, atol=1e-5)

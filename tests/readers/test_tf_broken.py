@@ -28,6 +28,7 @@ MODELS = Path(__file__).resolve().parents[2] / "fixtures" / "models"
 DENSE = MODELS / "tf_module_dense" / "saved_model"
 LOOP = MODELS / "tf_while_cond" / "saved_model"
 FROZEN = MODELS / "tf_frozen" / "model.pb"
+VOCAB = MODELS / "tf_hash_table_vocab_file" / "saved_model"
 
 
 def convert_fails(source: Path, tmp_path: Path, names: Optional[str] = None,
@@ -200,6 +201,28 @@ def test_bit_flips_in_variables_index(tmp_path: Path) -> None:
         converts_or_fails_cleanly(model, case)
 
 
+def test_variables_index_is_a_directory(tmp_path: Path) -> None:
+    model = model_copy(tmp_path)
+    index = model / "variables" / "variables.index"
+    index.unlink()
+    index.mkdir()
+    assert "not a file" in str(convert_fails(model, tmp_path, names="variables.index"))
+
+
+@pytest.mark.parametrize("content, needle", [(None, "not found"), (b"\xff\xfe\x00apple\n", "not UTF-8")])
+def test_broken_vocabulary_asset(tmp_path: Path, content: Optional[bytes], needle: str) -> None:
+    model = model_copy(tmp_path, VOCAB)
+    assets = sorted((model / "assets").iterdir())
+    assert assets
+    for asset in assets:
+        if content is None:
+            asset.unlink()
+        else:
+            asset.write_bytes(content)
+    error = convert_fails(model, tmp_path, names=assets[0].name)
+    assert needle in str(error)
+
+
 # ----- frozen graphs -------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("content", [b"\xff\xfe garbage \x00\x01" * 20, b"", b"\x0a\x05hello"])
@@ -329,3 +352,22 @@ def test_cli_gives_one_line_and_an_input_error_exit_code(tmp_path: Path) -> None
     assert done.returncode == 2, done.stderr  # InputError, not 70 (internal error)
     assert len(lines) == 1 and "variables.index" in lines[0] and "Traceback" not in done.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_hub_archive_truncated_empty_or_holding_garbage(server: tuple[str, Path], tmp_path: Path) -> None:
+    url, root = server
+    good = (DENSE / "saved_model.pb").read_bytes()
+    _archive(root / "good.tar.gz", [(tarfile.TarInfo("saved_model.pb"), good)])
+    (root / "truncated.tar.gz").write_bytes((root / "good.tar.gz").read_bytes()[:60])
+    (root / "empty.tar.gz").write_bytes(b"")
+    _archive(root / "garbage.tar.gz", [(tarfile.TarInfo("saved_model.pb"), b"\xff\xfe" * 40)])
+    _archive(root / "nothing.tar.gz", [(tarfile.TarInfo("README"), b"hello")])
+    _hub_fails(f"{url}/truncated.tar.gz", tmp_path / "t", "truncated")
+    _hub_fails(f"{url}/empty.tar.gz", tmp_path / "e", "not a readable tar archive")
+    _hub_fails(f"{url}/nothing.tar.gz", tmp_path / "n", "no saved_model.pb")
+    # The module was extracted to a temporary directory that is gone by now: the error names the URL.
+    out = tmp_path / "g"
+    with pytest.raises(ConverterError) as info:
+        tfjsconv.convert(f"{url}/garbage.tar.gz", str(out), input_format="tf_hub")
+    assert str(info.value).startswith(f"{url}/garbage.tar.gz (saved_model.pb): ")
+    assert not out.exists()

@@ -10,15 +10,21 @@
   ExpandDims(SelectV2(ids >= 0, ids, n), -1), data, [n + 1, ...]), 0, [n, ...])``: ScatterNd adds
   duplicate indices like the segment sum; negative ids, which TF drops, go to the extra row n that
   the Slice cuts off (TF.js's ScatterNd would reject them).
+* ``Roll`` with constant shifts and axes over static dims -> ``ConcatV2`` of two ``Slice``s per axis.
+* ``MatrixDiag`` / ``MatrixDiagV2`` / ``MatrixDiagV3`` of the main diagonal (k = 0, square output) ->
+  ``SelectV2(eye, ExpandDims(diagonal, -1), padding_value)`` with a constant boolean identity.
+* ``TruncateMod(x, y)`` -> ``Sign(x) * FloorMod(|x|, |y|)``: on non-negative operands floor and
+  truncated remainders coincide (TF.js computes them with JS ``%``, i.e. fmod, exactly), and the
+  truncated remainder takes the sign of x.
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Optional
 
 import numpy as np
 
-from ..ir.graph import Graph, Node
+from ..ir.graph import Graph, Node, Value
 from ..ir.types import DType
 from .base import Editor, GraphPass, PassContext, add, add_const, const_of, register_pass, take_name
 
@@ -126,6 +132,100 @@ def _unsorted_segment_sum(ed: Editor, node: Node) -> bool:
         value.dtype = kind
     ed.replace(node, [result], keep_controls=True)
     return True
+
+
+def _slice(graph: Graph, x: Value, rank: int, axis: int, start: int, length: int, dtype: DType,
+           name: str) -> Value:
+    begin = np.zeros(rank, np.int32)
+    size = np.full(rank, -1, np.int32)
+    begin[axis], size[axis] = start, length
+    b = add_const(graph, begin, f"{name}/begin", DType.INT32)
+    z = add_const(graph, size, f"{name}/size", DType.INT32)
+    return add(graph, "Slice", [x, b, z], {"T": dtype, "Index": DType.INT32}, name=name)
+
+
+@rewrite("Roll")
+def _roll(ed: Editor, node: Node) -> bool:
+    graph = ed.graph
+    x, out = node.inputs[0], node.outputs[0]
+    shifts, axes = const_of(node.inputs[1]), const_of(node.inputs[2])
+    dims = x.shape.dims if x.shape is not None else None
+    if shifts is None or axes is None or dims is None:
+        return False  # left for the op check to report
+    rank = len(dims)
+    total: dict[int, int] = {}
+    for shift, axis in zip(np.atleast_1d(shifts).tolist(), np.atleast_1d(axes).tolist()):
+        axis = int(axis) + rank if int(axis) < 0 else int(axis)
+        if not 0 <= axis < rank or dims[axis] is None:
+            return False
+        total[axis] = total.get(axis, 0) + int(shift)
+    dtype = node.attrs.get("T", DType.FLOAT)
+    name = take_name(graph, node)
+    result = x
+    for axis, shift in sorted(total.items()):
+        size = int(dims[axis])  # type: ignore[arg-type]
+        k = shift % size if size else 0
+        if k == 0:
+            continue
+        tail = _slice(graph, result, rank, axis, size - k, k, dtype, f"{name}/tail{axis}")
+        head = _slice(graph, result, rank, axis, 0, size - k, dtype, f"{name}/head{axis}")
+        where = add_const(graph, np.array(axis, np.int32), f"{name}/axis{axis}", DType.INT32)
+        result = add(graph, "ConcatV2", [tail, head, where], {"T": dtype, "N": 2, "Tidx": DType.INT32},
+                     name=f"{name}/concat{axis}")
+    if result is x:
+        result = add(graph, "Identity", [x], {"T": dtype}, name=name, like=out)
+    else:
+        graph.rename(result.producer, name)
+        result.dtype, result.shape = out.dtype, out.shape
+    ed.replace(node, [result], keep_controls=True)
+    return True
+
+
+def _matrix_diag(ed: Editor, node: Node) -> bool:
+    graph = ed.graph
+    diagonal, out = node.inputs[0], node.outputs[0]
+    dims = diagonal.shape.dims if diagonal.shape is not None else None
+    if dims is None or not dims or dims[-1] is None:
+        return False
+    n = int(dims[-1])
+    padding: Optional[Value] = None
+    if node.op != "MatrixDiag":
+        k, rows, cols = (const_of(v) for v in node.inputs[1:4])
+        if k is None or rows is None or cols is None or np.any(np.asarray(k) != 0) \
+                or int(rows) not in (-1, n) or int(cols) not in (-1, n):
+            return False
+        padding = node.inputs[4]
+    dtype = node.attrs.get("T", DType.FLOAT)
+    name = take_name(graph, node)
+    eye = add_const(graph, np.eye(n, dtype=bool), f"{name}/eye", DType.BOOL)
+    last = add_const(graph, np.array(-1, np.int32), f"{name}/last", DType.INT32)
+    column = add(graph, "ExpandDims", [diagonal, last], {"T": dtype, "Tdim": DType.INT32},
+                 name=f"{name}/column")
+    if padding is None:
+        padding = add_const(graph, np.zeros((), dtype.numpy), f"{name}/zero", dtype)
+    result = add(graph, "SelectV2", [eye, column, padding], {"T": dtype}, name=name, like=out)
+    ed.replace(node, [result], keep_controls=True)
+    return True
+
+
+@rewrite("TruncateMod")
+def _truncate_mod(ed: Editor, node: Node) -> bool:
+    graph = ed.graph
+    x, y = node.inputs
+    out = node.outputs[0]
+    dtype = node.attrs.get("T", DType.FLOAT)
+    name = take_name(graph, node)
+    sign = add(graph, "Sign", [x], {"T": dtype}, name=f"{name}/sign", like=x)
+    abs_x = add(graph, "Abs", [x], {"T": dtype}, name=f"{name}/abs_x", like=x)
+    abs_y = add(graph, "Abs", [y], {"T": dtype}, name=f"{name}/abs_y", like=y)
+    rem = add(graph, "FloorMod", [abs_x, abs_y], {"T": dtype}, name=f"{name}/rem", like=out)
+    result = add(graph, "Mul", [sign, rem], {"T": dtype}, name=name, like=out)
+    ed.replace(node, [result], keep_controls=True)
+    return True
+
+
+for _op in ("MatrixDiag", "MatrixDiagV2", "MatrixDiagV3"):
+    rewrite(_op)(_matrix_diag)
 
 
 @register_pass

@@ -24,6 +24,14 @@ attr or reads the wrong input; the model would load and silently give other numb
   Reshapes between: max is associative and SAME/VALID padding is per dimension, so this is exact.
   With dynamic dims it is left as is (right on cpu/webgl).
 
+* ``TensorScatterUpdate``: the TF.js 4.22 cpu kernel scatters INTO its input tensor's buffer, so every
+  other reader of that tensor (and the caller's own input tensor) sees the updates.  When the input is
+  a model input or is read elsewhere, the op gets a private copy: ``Mul(x, 1)`` (exact).
+
+* ``GatherV2`` with ``batch_dims > 0``: wrong (and memory-corrupting) on the TF.js 4.22 wasm backend.
+  With axis == batch_dims and static batch and gather dims it becomes a plain gather on axis 0 of
+  the params with their batch dims flattened, at ``indices + batch_number * N`` (exact).
+
 When a rewrite is impossible (unknown rank, dynamic bounds) the model is refused with a clear
 ``UnsupportedError`` instead of being written broken.
 """
@@ -161,6 +169,63 @@ def _max_pool_3d(ed: Editor, node: Node) -> bool:
     depth = pool(reshape(planes, [-1, d, h2 * w2, c], "columns"), (kd, 1), (sd, 1), "pool_d")
     result = reshape(depth, [-1, d2, h2, w2, c], "out")
     result.dtype, result.shape = out.dtype, out.shape
+    ed.replace(node, [result], keep_controls=True)
+    return True
+
+
+@rewrite("TensorScatterUpdate")
+def _private_scatter_target(ed: Editor, node: Node) -> bool:
+    graph = ed.graph
+    target = node.inputs[0]
+    dtype = node.attrs.get("T", DType.FLOAT)
+    if not isinstance(dtype, DType) or dtype.numpy.kind not in "fiu":
+        return False
+    readers = {id(consumer) for consumer, _ in target.uses}
+    shared = len(readers) > 1 or any(v is target for _, v in graph.outputs)
+    if not shared and target.producer.op != "Placeholder":
+        return False  # a private intermediate (or constant: rewriting the same values is idempotent)
+    one = add_const(graph, np.ones((), dtype.numpy), f"{node.name}/one", dtype)
+    copy = add(graph, "Mul", [target, one], {"T": dtype}, name=f"{node.name}/private_copy", like=target)
+    graph.set_input(node, 0, copy)
+    return True
+
+
+@rewrite("GatherV2")
+def _batched_gather(ed: Editor, node: Node) -> bool:
+    batch = int(node.attrs.get("batch_dims", 0))
+    if batch <= 0:
+        return False
+    graph = ed.graph
+    params, indices, axis_value = node.inputs
+    axis = const_of(axis_value)
+    p_dims = params.shape.dims if params.shape is not None else None
+    i_dims = indices.shape.dims if indices.shape is not None else None
+    if axis is None or p_dims is None or i_dims is None:
+        return False
+    axis_i = int(axis) + len(p_dims) if int(axis) < 0 else int(axis)
+    lead = p_dims[:batch + 1]
+    if axis_i != batch or None in lead or len(i_dims) < batch:
+        return False
+    batch_shape = [int(d) for d in p_dims[:batch]]  # type: ignore[arg-type]
+    count, width = int(np.prod(batch_shape)), int(p_dims[batch])  # type: ignore[arg-type]
+    tind = node.attrs.get("Tindices", DType.INT32)
+    tparams = node.attrs.get("Tparams", DType.FLOAT)
+    out = node.outputs[0]
+    name = take_name(graph, node)
+    offsets = (np.arange(count) * width).reshape(batch_shape + [1] * (len(i_dims) - batch))
+    offset = add_const(graph, offsets.astype(tind.numpy), f"{name}/offsets", tind)
+    flat_index = add(graph, "AddV2", [indices, offset], {"T": tind}, name=f"{name}/index")
+    flat_index.dtype = tind
+    rest = [-1 if d is None else int(d) for d in p_dims[batch + 1:]]
+    if rest.count(-1) > 1:
+        return False
+    shape = add_const(graph, np.array([count * width, *rest], np.int32), f"{name}/flat_shape", DType.INT32)
+    flat = add(graph, "Reshape", [params, shape], {"T": tparams, "Tshape": DType.INT32}, name=f"{name}/flat")
+    flat.dtype = tparams
+    zero = add_const(graph, np.array(0, np.int32), f"{name}/axis", DType.INT32)
+    result = add(graph, "GatherV2", [flat, flat_index, zero],
+                 {"Tparams": tparams, "Tindices": tind, "Taxis": DType.INT32, "batch_dims": 0}, name=name,
+                 like=out)
     ed.replace(node, [result], keep_controls=True)
     return True
 

@@ -20,7 +20,13 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from ..errors import InputError, UnsupportedError, UnsupportedLayersError
-from .keras_rewrites import WeightPlan, drop_automatic_masks, rewrite_normalization
+from .keras_rewrites import (
+    WeightPlan,
+    drop_automatic_masks,
+    rewrite_inference_identity,
+    rewrite_normalization,
+    rewrite_subtract,
+)
 from .keras_shapes import infer_input_shapes
 
 JsonDict = dict[str, Any]
@@ -601,6 +607,8 @@ def _walk_layer(entry: JsonDict, found: _Findings, models: frozenset[str]) -> No
             return
         found.weight_plans[name] = plan
         cls = str(entry["class_name"])
+    if rewrite_inference_identity(entry):
+        cls = str(entry["class_name"])
     if cls.startswith("Global") and isinstance(entry.get("config"), dict) and entry["config"].get("keepdims"):
         _keepdims_to_window(entry, found.input_shapes.get(name))
         cls = str(entry["class_name"])
@@ -707,6 +715,7 @@ def translate_model_config(model_config: JsonDict, path: Optional[Path] = None,
         _resolve_reshapes(raw, reshape_warnings, shapes)
         found = _Findings(keras3=keras3, warnings=reshape_warnings, input_shapes=shapes)
         drop_automatic_masks(raw)
+        rewrite_subtract(raw)
         _refuse_ops(raw, found)
         config = _clean(raw)
         models: set[str] = set()

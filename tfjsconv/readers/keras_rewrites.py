@@ -246,3 +246,102 @@ def drop_automatic_masks(model: JsonDict) -> None:
                      if not (isinstance(layer, dict) and str(layer.get("name")) in unused)]
         entries = [layer for layer in layers if isinstance(layer, dict)]
         mask_ops -= unused
+
+
+# ---------------------------------------------------------------------------------------------
+# Layers that are the identity at inference time but have no tfjs-layers class: the class TF.js
+# has for the same inference behaviour (a converted model only predicts).
+_IDENTITY_AT_INFERENCE = {
+    "SpatialDropout2D": "Dropout",
+    "SpatialDropout3D": "Dropout",
+    "ActivityRegularization": "Activation",
+    "Identity": "Activation",
+}
+
+
+def rewrite_inference_identity(entry: JsonDict) -> bool:
+    """Renames an inference-time identity layer to a TF.js class with that behaviour; True if done."""
+    target = _IDENTITY_AT_INFERENCE.get(str(entry.get("class_name")))
+    config = entry.get("config")
+    if target is None or not isinstance(config, dict):
+        return False
+    common = {key: config[key] for key in ("name", "trainable", "dtype") if key in config}
+    entry["class_name"] = target
+    if target == "Dropout":
+        entry["config"] = {**common, "rate": float(config.get("rate", 0.0)), "noise_shape": None,
+                           "seed": config.get("seed")}
+    else:
+        entry["config"] = {**common, "activation": "linear"}
+    return True
+
+
+# ---------------------------------------------------------------------------------------------
+# Subtract: tfjs-layers 4.22 has no such merge layer.  a - b is computed exactly as a + (-b), so
+# the layer becomes Add fed by a new Rescaling(scale=-1) layer on its second input (one call of
+# it per call of the Subtract, so shared Subtract layers keep working).
+
+
+def _negated_tensor(arg: Any, source: str, node: int) -> Any:
+    if isinstance(arg, dict):  # Keras 3 keras tensor
+        return {**arg, "config": {**arg.get("config", {}), "keras_history": [source, node, 0]}}
+    return [source, node, 0, arg[3] if len(arg) > 3 else {}]  # tf-keras [name, node, tensor, kwargs]
+
+
+def _subtract_operands(node: Any) -> Optional[tuple[Any, Any, Callable[[Any, Any], Any]]]:
+    """(first, second, rebuild(first, second) -> node) of one Subtract call, or None if unexpected."""
+    if isinstance(node, dict):
+        args = node.get("args") or []
+        pair = args[0] if len(args) == 1 and isinstance(args[0], list) else args
+        if len(pair) != 2 or not all(_history(t) for t in pair):
+            return None
+        return pair[0], pair[1], lambda a, b: {**node, "args": [[a, b]]}
+    if isinstance(node, list) and len(node) == 2 and all(isinstance(t, list) and len(t) >= 3 for t in node):
+        return node[0], node[1], lambda a, b: [a, b]
+    return None
+
+
+def rewrite_subtract(model: JsonDict) -> None:
+    """Rewrites every Subtract in a raw (functional) model config, nested models included."""
+    config = model.get("config")
+    layers = config.get("layers") if isinstance(config, dict) else None
+    if not isinstance(layers, list):
+        return
+    taken = {str(layer.get("name") or (layer.get("config") or {}).get("name"))
+             for layer in layers if isinstance(layer, dict)}
+    out: list[Any] = []
+    for layer in layers:
+        if isinstance(layer, dict) and isinstance(layer.get("config"), dict):
+            rewrite_subtract(layer)
+        nodes = layer.get("inbound_nodes") if isinstance(layer, dict) else None
+        if not (isinstance(layer, dict) and layer.get("class_name") == "Subtract" and isinstance(nodes, list)
+                and nodes):
+            out.append(layer)
+            continue
+        operands = [_subtract_operands(node) for node in nodes]
+        if any(op is None for op in operands):
+            out.append(layer)  # left as Subtract: reported as a class TF.js does not have
+            continue
+        name = str(layer["config"].get("name", layer.get("name")))
+        negate = f"{name}_negated"
+        while negate in taken:
+            negate += "_"
+        taken.add(negate)
+        keras3 = isinstance(nodes[0], dict)
+        negate_nodes = []
+        new_nodes = []
+        for index, operand in enumerate(operands):
+            assert operand is not None
+            first, second, rebuild = operand
+            negate_nodes.append({"args": [second], "kwargs": {}} if keras3 else [second])
+            new_nodes.append(rebuild(first, _negated_tensor(second, negate, index)))
+        dtype = layer["config"].get("dtype", "float32")
+        negate_entry: JsonDict = {"class_name": "Rescaling",
+                                  "config": {"name": negate, "trainable": False, "dtype": dtype,
+                                             "scale": -1.0, "offset": 0.0},
+                                  "inbound_nodes": negate_nodes}
+        if keras3:
+            negate_entry = {"module": "keras.layers", **negate_entry, "name": negate}
+        layer["class_name"] = "Add"
+        layer["inbound_nodes"] = new_nodes
+        out.extend([negate_entry, layer])
+    layers[:] = out

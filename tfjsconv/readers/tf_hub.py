@@ -11,12 +11,14 @@ components, links leaving the archive, special files, and more than ``max_bytes`
 from __future__ import annotations
 
 import contextlib
+import lzma
 import shutil
 import tarfile
 import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -107,7 +109,11 @@ def extract_archive(archive: Path, target: Path, max_bytes: int, label: str) -> 
                 else:
                     tar.extract(member, target, set_attrs=False)
     except tarfile.TarError as exc:
-        raise InputError(f"not a readable tar archive: {exc}", label) from None
+        # tarfile's message lists every decompressor it tried, over several lines: keep the first.
+        first = str(exc).splitlines()[0].strip().rstrip(":") if str(exc) else type(exc).__name__
+        raise InputError(f"not a readable tar archive ({first})", label) from None
+    except (EOFError, zlib.error, lzma.LZMAError, OSError) as exc:  # a truncated or corrupt stream
+        raise InputError(f"corrupt or truncated archive: {exc}", label) from None
 
 
 def _module_root(directory: Path, label: str) -> Path:

@@ -5,7 +5,9 @@ functions (a node whose op is a function name), then built-in tables (``tf_op_ou
 output args of every op TensorFlow 2.21 registers; ``tf_op_defaults.json``: attr defaults of the ops
 TF.js runs).  The built-ins matter because frozen ``.pb`` files carry no op list and a SavedModel's
 stripped op list leaves out ops used only inside While/If bodies (*observed*: TensorListGetItem in
-a tf-keras LSTM).  Default attr values refill what TF2 exports strip.
+a tf-keras LSTM).  Default attr values refill what TF2 exports strip.  Both JSON files are generated:
+``/work/fxenv/bin/python fixtures/generate/tf_op_tables.py`` rewrites them from TensorFlow's op registry
+(``--check`` only compares).
 """
 
 from __future__ import annotations

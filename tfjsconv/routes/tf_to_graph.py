@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
+from ..detect import is_url
 from ..errors import ConverterError
 from ..ir.graph import Graph
 from ..passes.pipeline import optimize
@@ -22,6 +23,23 @@ def _naming(path: Path) -> Iterator[None]:
     except ConverterError as exc:
         if exc.path is None:
             exc.path = str(path)
+        raise
+
+
+@contextmanager
+def _hub_naming(handle: str, module_dir: Path) -> Iterator[None]:
+    """A downloaded module lives in a temporary directory that is gone when the user reads the error:
+    name the handle (and the file inside the module) instead."""
+    try:
+        yield
+    except ConverterError as exc:
+        if exc.path is not None and is_url(handle):
+            try:
+                inner = Path(exc.path).relative_to(module_dir)
+            except ValueError:
+                pass
+            else:
+                exc.path = f"{handle} ({inner.as_posix()})" if str(inner) != "." else handle
         raise
 
 
@@ -76,7 +94,8 @@ def tf_hub_to_graph(ctx: RouteContext) -> None:
     from ..readers.tf_hub import hub_tags, resolve_hub_module
     from ..readers.tf_saved_model import read_saved_model, select_meta_graph, user_signatures
 
-    with resolve_hub_module(ctx.source or str(ctx.input_path)) as module:
+    handle = ctx.source or str(ctx.input_path)
+    with resolve_hub_module(handle) as module, _hub_naming(handle, module.path):
         model = read_saved_model(module.path)
         tags = hub_tags(module, set(ctx.options.tags), [set(m.meta_info_def.tags) for m in model.meta_graphs])
         signature = "default"
