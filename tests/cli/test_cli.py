@@ -3,34 +3,16 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
+from cli_checks import assert_clean_failure, run_cli
 from h5_builders import dense_layer, dense_model, sequential_config, write_keras2_h5
 
 from tfjsconv.cli import parse_metadata
 from tfjsconv.errors import OptionsError
-
-
-def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "tfjsconv", *args], capture_output=True, text=True,
-                          cwd=cwd, timeout=120)
-
-
-def assert_clean_failure(result: subprocess.CompletedProcess, output: Path, *needles: str) -> None:
-    assert result.returncode != 0
-    assert "Traceback" not in result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("tfjsconv: error: ")
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-    assert not output.exists()
-    assert not [p for p in output.parent.iterdir() if ".tfjsconv-" in p.name]
 
 
 def test_version() -> None:

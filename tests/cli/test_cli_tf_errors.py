@@ -4,11 +4,10 @@ one error line naming the file and the cause, a non-zero exit, no traceback, no 
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_checks import assert_clean_failure, run_cli
 
 from tfjsconv._proto import saved_model_pb2
 
@@ -17,22 +16,8 @@ MODELS = ROOT / "fixtures" / "models"
 BAD = ROOT / "fixtures" / "bad"
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "tfjsconv", *args], capture_output=True, text=True,
-                          timeout=120)
 
 
-def assert_clean_failure(result: subprocess.CompletedProcess, output: Path, *needles: str) -> str:
-    assert result.returncode != 0
-    assert "Traceback" not in result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("tfjsconv: error: "), lines[0]
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-    assert not output.exists()
-    assert not [p for p in output.parent.iterdir() if ".tfjsconv-" in p.name]
-    return lines[0]
 
 
 def copy_model(name: str, tmp_path: Path) -> Path:

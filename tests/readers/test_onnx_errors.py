@@ -3,12 +3,12 @@ traceback, no output directory; and the hint when the optional onnx package is m
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_checks import assert_clean_failure, run_cli
 from onnx_builders import helper, save_model, value_info
 
 from tfjsconv.errors import UnsupportedError
@@ -17,22 +17,8 @@ ROOT = Path(__file__).resolve().parents[2]
 CNN = ROOT / "fixtures" / "models" / "onnx_cnn" / "model.onnx"
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "tfjsconv", *args], capture_output=True, text=True, timeout=120, cwd=ROOT
-    )
 
 
-def assert_clean_failure(result: subprocess.CompletedProcess, output: Path, *needles: str) -> str:
-    assert result.returncode != 0
-    assert "Traceback" not in result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("tfjsconv: error: "), lines[0]
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-    assert not output.exists()
-    return lines[0]
 
 
 @pytest.mark.parametrize("explicit", [False, True])
