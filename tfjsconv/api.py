@@ -11,9 +11,10 @@ from .detect import DEFAULT_OUTPUT, detect_format, is_url
 from .errors import InputError, OptionsError, OutputError
 from .options import INPUT_FORMATS, OUTPUT_FORMATS, ConvertOptions
 from .routes import RouteContext, find_route
-from .writers.output_dir import atomic_output_dir
+from .writers.output_dir import atomic_output_dir, atomic_output_file
 
 _GRAPH_INPUTS = ("tf_saved_model", "tf_hub")
+_FILE_OUTPUTS = ("keras",)  # a single .h5 file rather than a directory
 
 
 @dataclass(frozen=True)
@@ -55,8 +56,10 @@ def _validate(options: ConvertOptions, input_format: str, output_format: str) ->
         if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
             raise OptionsError(f"--weight_shard_size_bytes must be a positive integer, not {size!r}")
         if output_format not in ("tfjs_layers_model", "tfjs_graph_model"):
+            hint = (" (add --output_format tfjs_layers_model to re-shard a layers model)"
+                    if input_format == "tfjs_layers_model" else "")
             raise OptionsError("--weight_shard_size_bytes only applies to tfjs_layers_model and "
-                               "tfjs_graph_model output")
+                               f"tfjs_graph_model output{hint}")
     if options.control_flow_v2 and output_format != "tfjs_graph_model":
         raise OptionsError("--control_flow_v2 only applies to tfjs_graph_model output")
     options.quantization_map()  # raises on contradictory quantization flags
@@ -98,8 +101,11 @@ def convert(input_path: Union[str, Path], output_dir: Union[str, Path], **option
     out = Path(output_dir)
     if not is_url(source) and Path(source).resolve() == out.resolve():
         raise OutputError("the output directory is the input itself; choose another output path", out)
-    with atomic_output_dir(out) as staging:
+    place = atomic_output_file if output_format in _FILE_OUTPUTS else atomic_output_dir
+    with place(out) as staging:
         ctx = RouteContext(Path(source) if not is_url(source) else Path(), staging, opts, source=source)
         route(ctx)
         files = _listing(staging)
+    if output_format in _FILE_OUTPUTS:
+        files = tuple((out.name, size) for _, size in files)
     return Report(source, input_format, detected, output_format, out.absolute(), files, tuple(ctx.warnings))

@@ -156,6 +156,9 @@ def convert(
         typer.echo(f"warning: {warning}", err=True)
     if report.format_detected:
         typer.echo(f"Detected input format: {report.input_format}")
+    if not report.output_format.startswith("tfjs_"):
+        typer.echo(f"Wrote {report.output_format} file {report.output_dir} ({_human(report.total_bytes)})")
+        return
     shards = len(report.files) - 1
     typer.echo(f"Wrote {report.output_format} to {report.output_dir}: model.json + {shards} weight "
                f"file{'s' if shards != 1 else ''}, {_human(report.total_bytes)}")

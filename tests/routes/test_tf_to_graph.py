@@ -59,7 +59,9 @@ def test_fixture_converts_to_a_clean_graph_model(name: str, tmp_path: Path) -> N
     assert model["format"] == "graph-model"
     assert sorted(model["signature"]["outputs"]) == sorted(spec["outputs"])
     if spec["input_format"] != "tf_frozen_model":
-        assert sorted(model["signature"]["inputs"]) == sorted(spec["inputs"])
+        # TF2 lookup tables add a DT_RESOURCE input the model feeds itself (resourceId).
+        fed = [key for key, info in model["signature"]["inputs"].items() if "resourceId" not in info]
+        assert sorted(fed) == sorted(spec["inputs"])
     ops = {node["op"] for node in _all_nodes(model)}
     assert not ops & NOT_FOR_TFJS, f"{name}: {sorted(ops & NOT_FOR_TFJS)}"
     weights = {w["name"] for group in model["weightsManifest"] for w in group["weights"]}
@@ -88,9 +90,13 @@ def test_control_flow_stays_functional(tmp_path: Path) -> None:
 def test_hash_table_initializer(tmp_path: Path) -> None:
     model = _convert("tf_hash_table_vocab_file", tmp_path / "out")
     init_ops = sorted(n["op"] for n in model["modelInitializer"]["node"])
-    assert init_ops == ["Const", "Const", "HashTableV2", "LookupTableImportV2"]
-    tables = [n["name"] for n in model["modelInitializer"]["node"] if n["op"] == "HashTableV2"]
-    assert tables == [n["name"] for n in model["modelTopology"]["node"] if n["op"] == "HashTableV2"]
+    # Identity: the table handle, returned once the import has run (initializerSignature output).
+    assert init_ops == ["Const", "Const", "HashTableV2", "Identity", "LookupTableImportV2"]
+    # TF2: no table node in the main graph; it is fed the initializer's handle by resourceId.
+    assert "HashTableV2" not in {n["op"] for n in model["modelTopology"]["node"]}
+    (handle,) = model["initializerSignature"]["outputs"].values()
+    linked = [i for i in model["signature"]["inputs"].values() if i.get("resourceId") == handle["resourceId"]]
+    assert len(linked) == 1 and linked[0]["dtype"] == "DT_RESOURCE"
 
 
 def test_erfc_is_rewritten(tmp_path: Path) -> None:

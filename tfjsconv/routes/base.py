@@ -39,6 +39,7 @@ _ROUTE_MODULES = (
     "tfjsconv.routes.keras_to_layers",
     "tfjsconv.routes.tf_to_graph",
     "tfjsconv.routes.onnx_to_graph",
+    "tfjsconv.routes.tfjs_layers_routes",
 )
 
 

@@ -61,6 +61,7 @@ def _write(ctx: RouteContext, graph: Graph, initializer: Optional[Graph],
 def convert_saved_model(ctx: RouteContext, directory: Path, default_signature: str,
                         tags: Optional[set[str]] = None) -> None:
     from ..readers.tf_saved_model import load_saved_model
+    from ..readers.tf_tables import capture_tables
 
     options = ctx.options
     signature = options.signature_name or default_signature
@@ -68,6 +69,11 @@ def convert_saved_model(ctx: RouteContext, directory: Path, default_signature: s
         loaded = load_saved_model(directory, set(options.tags) if tags is None else tags, signature)
     for message in loaded.warnings:
         ctx.warn(message)
+    if loaded.is_tf2 and loaded.initializer is not None:
+        # TF2 as the official converter writes it: tables reach the main graph as DT_RESOURCE inputs
+        # linked by resourceId to initializerSignature outputs.  TF1 models (and TF1 Hub modules)
+        # keep sharing the table by node name, with no initializerSignature, as it does for them.
+        capture_tables(loaded.graph, loaded.initializer)
     # As the official converter: the TensorFlow version that wrote the SavedModel.
     _write(ctx, loaded.graph, loaded.initializer, loaded.tensorflow_version or None)
 

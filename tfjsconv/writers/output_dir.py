@@ -21,8 +21,6 @@ from ..errors import OutputError
 
 def _writable_parent(output: Path) -> Path:
     parent = output.parent
-    if output.exists() and not output.is_dir():
-        raise OutputError("the output path exists and is not a directory", output)
     # Create missing ancestors (as the official converter does), but report failures as one line.
     try:
         parent.mkdir(parents=True, exist_ok=True)
@@ -55,9 +53,17 @@ def _move_into_existing(staging: Path, output: Path) -> None:
             (output / name).unlink()
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_output_dir(output: Path | str) -> Iterator[Path]:
     output = Path(output).absolute()
+    if output.exists() and not output.is_dir():
+        raise OutputError("the output path exists and is not a directory", output)
     parent = _writable_parent(output)
     try:
         staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.tfjsconv-", dir=parent))
@@ -65,11 +71,40 @@ def atomic_output_dir(output: Path | str) -> Iterator[Path]:
         raise OutputError(f"cannot write the output: {exc.strerror or exc}", output) from None
     try:
         yield staging
+        # mkdtemp makes the directory private (0700); the model is meant to be served, so give it the
+        # permissions a plain mkdir would have.
+        os.chmod(staging, 0o777 & ~_umask())
         try:
             if output.is_dir():
                 _move_into_existing(staging, output)
             else:
                 os.replace(staging, output)
+        except OSError as exc:
+            raise OutputError(f"cannot move the converted model into place: {exc.strerror or exc}",
+                              output) from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def atomic_output_file(output: Path | str) -> Iterator[Path]:
+    """Yields an empty staging directory next to ``output``; on success the one file the route wrote
+    there becomes ``output`` (replacing an existing file), on failure nothing changes."""
+    output = Path(output).absolute()
+    if output.is_dir():
+        raise OutputError("the output path is a directory, but this output format is a single file", output)
+    parent = _writable_parent(output)
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.tfjsconv-", dir=parent))
+    except OSError as exc:
+        raise OutputError(f"cannot write the output: {exc.strerror or exc}", output) from None
+    try:
+        yield staging
+        written = [entry for entry in staging.iterdir() if entry.is_file()]
+        if len(written) != 1:  # a route bug, not a user error
+            raise RuntimeError(f"expected one output file, the route wrote {len(written)}")
+        try:
+            os.replace(written[0], output)
         except OSError as exc:
             raise OutputError(f"cannot move the converted model into place: {exc.strerror or exc}",
                               output) from None
