@@ -373,3 +373,59 @@ def test_inference_identity_layers_run_in_tfjs(tmp_path: Path, tfjs: TfjsRunner)
     x = np.random.default_rng(9).normal(size=(2, 4, 4, 2)).astype(np.float32)
     (got,) = tfjs.run(tmp_path / "out", "layers", [("x", x)])
     np.testing.assert_allclose(got, x @ kernel[0, 0], rtol=1e-5, atol=1e-5)
+
+
+def _subtract_model_h5(path: Path, kernel: np.ndarray) -> Path:
+    """tf-keras functional config: d = Dense(a); out = Subtract([d, b]), called twice (shared)."""
+    def entry(cls: str, name: str, config: JsonDict, nodes: list[Any]) -> JsonDict:
+        return {"class_name": cls, "config": {"name": name, **config}, "name": name, "inbound_nodes": nodes}
+    layers = [entry("InputLayer", "a", {"batch_input_shape": [None, 3], "dtype": "float32"}, []),
+              entry("InputLayer", "b", {"batch_input_shape": [None, 3], "dtype": "float32"}, []),
+              entry("Dense", "d", {"units": 3, "use_bias": False}, [[["a", 0, 0, {}]]]),
+              entry("Subtract", "sub", {}, [[["d", 0, 0, {}], ["b", 0, 0, {}]],
+                                            [["b", 0, 0, {}], ["d", 0, 0, {}]]]),
+              entry("Concatenate", "cat", {"axis": -1}, [[["sub", 0, 0, {}], ["sub", 1, 0, {}]]])]
+    config = {"class_name": "Functional", "config": {"name": "m", "layers": layers,
+                                                     "input_layers": [["a", 0, 0], ["b", 0, 0]],
+                                                     "output_layers": [["cat", 0, 0]]}}
+    with h5py.File(path, "w") as f:
+        f.attrs["keras_version"] = "2.21.0"
+        f.attrs["backend"] = "tensorflow"
+        f.attrs["model_config"] = json.dumps(config)
+        root = f.create_group("model_weights")
+        root.attrs["layer_names"] = np.array([e["name"].encode() for e in layers])
+        for e in layers:
+            group = root.create_group(e["name"])
+            group.attrs["weight_names"] = np.zeros(0, np.float64)
+        root["d"].attrs["weight_names"] = np.array([b"d/kernel:0"])
+        root["d"].create_dataset("d/kernel:0", data=kernel)
+    return path
+
+
+def test_subtract_becomes_add_of_the_negation_and_runs(tmp_path: Path, tfjs: TfjsRunner) -> None:
+    """tfjs-layers 4.22 has no Subtract (the sweep's merge model was refused): a - b == a + (-b)
+    exactly, with a Rescaling(-1) per call of the (here shared) Subtract layer."""
+    rng = np.random.default_rng(10)
+    kernel = rng.normal(size=(3, 3)).astype(np.float32)
+    src = _subtract_model_h5(tmp_path / "m.h5", kernel)
+    tfjsconv.convert(src, tmp_path / "out")
+    model = json.loads((tmp_path / "out" / "model.json").read_text())
+    layers = model["modelTopology"]["model_config"]["config"]["layers"]
+    negate = next(e for e in layers if e["class_name"] == "Rescaling")
+    assert negate["name"] == "sub_negated" and len(negate["inbound_nodes"]) == 2
+    a, b = rng.normal(size=(2, 2, 3)).astype(np.float32)
+    (got,) = tfjs.run(tmp_path / "out", "layers", [("a", a), ("b", b)])
+    d = a @ kernel
+    np.testing.assert_allclose(got, np.concatenate([d - b, b - d], axis=-1), rtol=1e-5, atol=1e-5)
+
+
+def test_functional_layers_always_get_a_top_level_name() -> None:
+    """TF.js 4.22 hangs forever loading a functional layer entry without "name" (found while
+    adding the Subtract rewrite); configs that omit it get it from config.name."""
+    config = {"class_name": "Functional", "config": {"name": "m", "layers": [
+        {"class_name": "InputLayer", "config": {"name": "x", "batch_input_shape": [None, 2]},
+         "inbound_nodes": []},
+        {"class_name": "Dense", "config": {"name": "fc", "units": 1}, "inbound_nodes": [[["x", 0, 0, {}]]]}],
+        "input_layers": [["x", 0, 0]], "output_layers": [["fc", 0, 0]]}}
+    layers = translate_model_config(config).model_config["config"]["layers"]
+    assert [entry.get("name") for entry in layers] == ["x", "fc"]

@@ -646,6 +646,8 @@ def _walk_model(config: Any, found: _Findings, models: frozenset[str]) -> None:
     for layer in layers:
         _walk_layer(layer, found, models)
         if "inbound_nodes" in layer:
+            # TF.js 4.22 never finishes loading a functional model with a layer lacking this key.
+            layer.setdefault("name", _layer_name(layer))
             layer["inbound_nodes"] = [
                 _convert_node(node, _layer_name(layer), str(layer.get("class_name")), inbound_shift, found)
                 for node in layer["inbound_nodes"]]

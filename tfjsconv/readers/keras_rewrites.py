@@ -335,12 +335,13 @@ def rewrite_subtract(model: JsonDict) -> None:
             negate_nodes.append({"args": [second], "kwargs": {}} if keras3 else [second])
             new_nodes.append(rebuild(first, _negated_tensor(second, negate, index)))
         dtype = layer["config"].get("dtype", "float32")
+        # The top-level "name" matters: TF.js 4.22 loops forever on a functional layer without one.
         negate_entry: JsonDict = {"class_name": "Rescaling",
                                   "config": {"name": negate, "trainable": False, "dtype": dtype,
                                              "scale": -1.0, "offset": 0.0},
-                                  "inbound_nodes": negate_nodes}
+                                  "name": negate, "inbound_nodes": negate_nodes}
         if keras3:
-            negate_entry = {"module": "keras.layers", **negate_entry, "name": negate}
+            negate_entry = {"module": "keras.layers", **negate_entry}
         layer["class_name"] = "Add"
         layer["inbound_nodes"] = new_nodes
         out.extend([negate_entry, layer])
