@@ -15,6 +15,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Callable
 
 from ..errors import OutputError
 
@@ -60,53 +61,54 @@ def _umask() -> int:
 
 
 @contextlib.contextmanager
-def atomic_output_dir(output: Path | str) -> Iterator[Path]:
+def _staged(output: Path, place: Callable[[Path, Path], None]) -> Iterator[Path]:
+    """Yields an empty sibling directory of ``output``; ``place(staging, output)`` runs on success,
+    and the staging directory is gone afterwards either way."""
+    parent = _writable_parent(output)
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.tfjsconv-", dir=parent))
+    except OSError as exc:
+        raise OutputError(f"cannot write the output: {exc.strerror or exc}", output) from None
+    try:
+        yield staging
+        try:
+            place(staging, output)
+        except OSError as exc:
+            raise OutputError(f"cannot move the converted model into place: {exc.strerror or exc}",
+                              output) from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _place_dir(staging: Path, output: Path) -> None:
+    # mkdtemp makes the directory private (0700); the model is meant to be served, so give it the
+    # permissions a plain mkdir would have.
+    os.chmod(staging, 0o777 & ~_umask())
+    if output.is_dir():
+        _move_into_existing(staging, output)
+    else:
+        os.replace(staging, output)
+
+
+def _place_file(staging: Path, output: Path) -> None:
+    written = [entry for entry in staging.iterdir() if entry.is_file()]
+    if len(written) != 1:  # a route bug, not a user error
+        raise RuntimeError(f"expected one output file, the route wrote {len(written)}")
+    os.replace(written[0], output)
+
+
+def atomic_output_dir(output: Path | str) -> contextlib.AbstractContextManager[Path]:
+    """A directory output (model.json + shards) that appears only if the conversion succeeds."""
     output = Path(output).absolute()
     if output.exists() and not output.is_dir():
         raise OutputError("the output path exists and is not a directory", output)
-    parent = _writable_parent(output)
-    try:
-        staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.tfjsconv-", dir=parent))
-    except OSError as exc:
-        raise OutputError(f"cannot write the output: {exc.strerror or exc}", output) from None
-    try:
-        yield staging
-        # mkdtemp makes the directory private (0700); the model is meant to be served, so give it the
-        # permissions a plain mkdir would have.
-        os.chmod(staging, 0o777 & ~_umask())
-        try:
-            if output.is_dir():
-                _move_into_existing(staging, output)
-            else:
-                os.replace(staging, output)
-        except OSError as exc:
-            raise OutputError(f"cannot move the converted model into place: {exc.strerror or exc}",
-                              output) from None
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    return _staged(output, _place_dir)
 
 
-@contextlib.contextmanager
-def atomic_output_file(output: Path | str) -> Iterator[Path]:
-    """Yields an empty staging directory next to ``output``; on success the one file the route wrote
-    there becomes ``output`` (replacing an existing file), on failure nothing changes."""
+def atomic_output_file(output: Path | str) -> contextlib.AbstractContextManager[Path]:
+    """A single-file output: the route writes one file into the staging directory, which then
+    replaces ``output`` (an existing file included); on failure nothing changes."""
     output = Path(output).absolute()
     if output.is_dir():
         raise OutputError("the output path is a directory, but this output format is a single file", output)
-    parent = _writable_parent(output)
-    try:
-        staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.tfjsconv-", dir=parent))
-    except OSError as exc:
-        raise OutputError(f"cannot write the output: {exc.strerror or exc}", output) from None
-    try:
-        yield staging
-        written = [entry for entry in staging.iterdir() if entry.is_file()]
-        if len(written) != 1:  # a route bug, not a user error
-            raise RuntimeError(f"expected one output file, the route wrote {len(written)}")
-        try:
-            os.replace(written[0], output)
-        except OSError as exc:
-            raise OutputError(f"cannot move the converted model into place: {exc.strerror or exc}",
-                              output) from None
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    return _staged(output, _place_file)
