@@ -141,18 +141,20 @@ def _lanes_raw(data: np.ndarray) -> int:
     crc = np.zeros(lanes, dtype=np.uint64)
     word = np.empty(lanes, dtype=np.uint64)
     index = np.empty(lanes, dtype=np.uint64)
+    # np.take wants signed indices: numpy 2.0 refuses to cast uint64 ones (the values are < 2**16).
+    signed_index = index.view(np.intp)
     for row in words:
         np.bitwise_xor(row, crc, out=word)
         np.bitwise_and(word, 0xFFFF, out=index)
-        crc = np.take(ta, index)
+        crc = np.take(ta, signed_index)
         np.right_shift(word, 16, out=index)
         index &= 0xFFFF
-        crc ^= np.take(tb, index)
+        crc ^= np.take(tb, signed_index)
         np.right_shift(word, 32, out=index)
         index &= 0xFFFF
-        crc ^= np.take(tc, index)
+        crc ^= np.take(tc, signed_index)
         np.right_shift(word, 48, out=index)
-        crc ^= np.take(td, index)
+        crc ^= np.take(td, signed_index)
     # Merge neighbours: raw(a + b) = shift(raw(a), len(b)) ^ raw(b).
     merged = crc.astype(np.uint32)
     span = lane_bytes
