@@ -40,6 +40,7 @@ _ROUTE_MODULES = (
     "tfjsconv.routes.tf_to_graph",
     "tfjsconv.routes.onnx_to_graph",
     "tfjsconv.routes.tfjs_layers_routes",
+    "tfjsconv.routes.keras_saved_model_to_layers",
 )
 
 
