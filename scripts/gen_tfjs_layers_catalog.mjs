@@ -1,4 +1,4 @@
-// Regenerates tfjsconv/readers/tfjs_layers_catalog.json: which Keras class names the installed
+// Regenerates tfjsconv/readers/keras/tfjs_layers_catalog.json: which Keras class names the installed
 // tfjs-layers registers, so the Python side can reject a model TF.js could not deserialize before
 // writing anything.  The registry itself is the truth (not a hand-kept list): every class that
 // tfjs-layers hands to `serialization.registerClass` is looked up by name at load time.
@@ -34,6 +34,6 @@ for (const [name, [cls]] of Object.entries(registry)) {
 }
 for (const kind of Object.values(kinds)) catalog[kind].sort();
 
-const out = process.argv[2] || join(root, 'tfjsconv', 'readers', 'tfjs_layers_catalog.json');
+const out = process.argv[2] || join(root, 'tfjsconv', 'readers', 'keras', 'tfjs_layers_catalog.json');
 writeFileSync(out, JSON.stringify(catalog, null, 1) + '\n');
 console.log(`wrote ${out}: ${catalog.layers.length} layer classes (tfjs-layers ${layersVersion})`);

@@ -14,7 +14,7 @@ from tfjs_runner import TfjsRunner
 import tfjsconv
 from tfjsconv.errors import InputError, OutputError
 from tfjsconv.options import ConvertOptions
-from tfjsconv.readers.tfjs_layers_model import read_tfjs_layers_model
+from tfjsconv.readers.tfjs.layers_model import read_tfjs_layers_model
 from tfjsconv.routes.base import RouteContext
 from tfjsconv.routes.tfjs_layers_routes import layers_model_to_keras_h5
 from tfjsconv.writers.keras_h5_writer import tf_keras_model_config

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..errors import ConverterError
-from ..readers.keras_config import translate_model_config
-from ..readers.keras_rewrites import apply_weight_plans
-from ..readers.keras_saved_model import KerasSavedModel, open_keras_saved_model
-from ..readers.keras_weight_check import check_weight_shapes
+from ..ir.weight import Weight
+from ..readers.keras.config import translate_model_config
+from ..readers.keras.rewrites import apply_weight_plans
+from ..readers.keras.saved_model import KerasSavedModel, open_keras_saved_model
+from ..readers.keras.weight_check import check_weight_shapes
 from ..writers.layers_model import keras2_weight_name, stacked_cells_to_tfjs, write_layers_model
-from ..writers.weights import Weight
 from .base import RouteContext, register_route
 
 

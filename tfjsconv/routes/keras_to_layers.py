@@ -6,18 +6,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..errors import ConverterError
-from ..readers.keras_archive import open_keras_archive
-from ..readers.keras_config import translate_model_config
-from ..readers.keras_h5 import KerasH5, open_keras_h5
-from ..readers.keras_rewrites import WeightPlan, apply_weight_plans
-from ..readers.keras_weight_check import check_weight_shapes
+from ..ir.weight import Weight
+from ..readers.keras.archive import open_keras_archive
+from ..readers.keras.config import translate_model_config
+from ..readers.keras.h5 import KerasH5, open_keras_h5
+from ..readers.keras.rewrites import WeightPlan, apply_weight_plans
+from ..readers.keras.weight_check import check_weight_shapes
 from ..writers.layers_model import (
     keras2_weight_name,
     keras3_weight_name,
     stacked_cells_to_tfjs,
     write_layers_model,
 )
-from ..writers.weights import Weight
 from .base import RouteContext, register_route
 
 

@@ -15,7 +15,7 @@ ONNX_PASSES = DEFAULT_PASSES[:1] + ("sink_transposes",) + DEFAULT_PASSES[1:]
 
 @register_route("onnx", "tfjs_graph_model")
 def onnx_to_graph(ctx: RouteContext) -> None:
-    from ..readers.onnx_model import load_onnx_graph
+    from ..readers.onnx.model import load_onnx_graph
 
     graph = load_onnx_graph(ctx.input_path)
     optimize(graph, ctx.options, warnings=ctx.warnings, passes=ONNX_PASSES)

@@ -60,8 +60,8 @@ def _write(ctx: RouteContext, graph: Graph, initializer: Optional[Graph],
 
 def convert_saved_model(ctx: RouteContext, directory: Path, default_signature: str,
                         tags: Optional[set[str]] = None) -> None:
-    from ..readers.tf_saved_model import load_saved_model
-    from ..readers.tf_tables import capture_tables
+    from ..readers.tf.saved_model import load_saved_model
+    from ..readers.tf.tables import capture_tables
 
     options = ctx.options
     signature = options.signature_name or default_signature
@@ -85,7 +85,7 @@ def tf_saved_model_to_graph(ctx: RouteContext) -> None:
 
 @register_route("tf_frozen_model", "tfjs_graph_model")
 def tf_frozen_to_graph(ctx: RouteContext) -> None:
-    from ..readers.tf_graphdef import load_frozen_graph
+    from ..readers.tf.graphdef import load_frozen_graph
 
     names = [n.strip() for n in (ctx.options.output_node_names or "").split(",") if n.strip()]
     with _naming(ctx.input_path):
@@ -97,8 +97,8 @@ def tf_frozen_to_graph(ctx: RouteContext) -> None:
 
 @register_route("tf_hub", "tfjs_graph_model")
 def tf_hub_to_graph(ctx: RouteContext) -> None:
-    from ..readers.tf_hub import hub_tags, resolve_hub_module
-    from ..readers.tf_saved_model import read_saved_model, select_meta_graph, user_signatures
+    from ..readers.tf.hub import hub_tags, resolve_hub_module
+    from ..readers.tf.saved_model import read_saved_model, select_meta_graph, user_signatures
 
     handle = ctx.source or str(ctx.input_path)
     with resolve_hub_module(handle) as module, _hub_naming(handle, module.path):

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..errors import InputError
-from ..readers.tfjs_layers_model import TfjsLayersModel, read_tfjs_layers_model
+from ..readers.tfjs.layers_model import TfjsLayersModel, read_tfjs_layers_model
 from ..version import CONVERTED_BY
 from ..writers.keras_h5_writer import KERAS_H5_FILE, layers_with_weights, write_keras_h5
 from ..writers.model_json import write_model_json

@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ..errors import OutputError
+from ..ir.attrs import RESOURCE_KEY_ATTR
 from ..ir.graph import Graph, Node, Value
 from ..ir.types import DType, Shape
 from ..ops.check import check_ops
@@ -56,8 +57,6 @@ from ..version import CONVERTED_BY
 from .graph_json import const_attrs, encode_attrs, encode_node, tensor_info, value_dtype
 from .model_json import write_model_json
 from .weights import Weight, write_weights
-
-RESOURCE_KEY_ATTR = "_resource_key"
 
 
 class _Names:

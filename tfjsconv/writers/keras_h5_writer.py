@@ -22,7 +22,7 @@ import h5py
 import numpy as np
 
 from ..errors import InputError, OutputError
-from .weights import Weight
+from ..ir.weight import Weight
 
 KERAS_H5_FILE = "model.h5"
 # HDF5 keeps attributes in the object header, limited to 64 KiB; tf-keras splits longer name lists

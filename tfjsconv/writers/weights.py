@@ -18,25 +18,11 @@ from typing import BinaryIO, Callable, Optional, Union
 import numpy as np
 
 from ..errors import InputError, OptionsError, OutputError
-from ..ir.graph import LazyArray
+from ..ir.weight import Weight
 from .quantize import QuantizationMap, quantize, resolve_quantization, validate_quantization_map
 
 DEFAULT_SHARD_SIZE_BYTES = 4 * 1024 * 1024  # the largest file every major browser caches
 _INT32 = np.iinfo(np.int32)
-
-
-@dataclass(frozen=True)
-class Weight:
-    name: str
-    data: Union[np.ndarray, LazyArray]
-
-    def array(self) -> np.ndarray:
-        """The weight's values; a LazyArray is read without being cached in the graph."""
-        return self.data.load() if isinstance(self.data, LazyArray) else np.asarray(self.data)
-
-    @property
-    def dtype(self) -> np.dtype:
-        return self.data.dtype
 
 
 # ----- dtype policy: what each numpy dtype becomes in the shards ---------------------------------------

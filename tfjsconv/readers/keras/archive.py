@@ -1,0 +1,135 @@
+"""Reads a Keras 3 ``.keras`` archive (FORMATS.md §5): ``config.json`` + ``metadata.json`` +
+``model.weights.h5`` in a zip.  The archive is only read: the weights member is streamed into a
+private temporary file (h5py needs random access) that disappears when the ``with`` block ends.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import zipfile
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+import h5py
+
+from ...errors import InputError
+from .h5_guard import check_global_heaps
+from .h5_types import H5_ERRORS, H5Layer
+from .v3_weights import read_v3_weights
+
+_MAX_JSON_BYTES = 256 * 1024 * 1024
+# Weights compress poorly; a member claiming to expand far beyond this is a zip bomb, not a model.
+_MAX_RATIO = 200
+
+
+@dataclass(frozen=True)
+class KerasArchive:
+    path: Path
+    keras_version: Optional[str]
+    model_config: dict[str, Any]
+    weights_file: h5py.File  # open while the archive is
+
+    def layers(self) -> tuple[H5Layer, ...]:
+        """Every layer's weights, already named as tfjs-layers names them."""
+        try:
+            return read_v3_weights(self.weights_file, self.path, self.model_config)
+        except H5_ERRORS as exc:  # damaged HDF5 structures surface while walking the groups
+            reason = " ".join(str(exc).split())
+            raise InputError(f"corrupt model.weights.h5 in the archive ({reason})", self.path) from exc
+
+
+def _member(archive: zipfile.ZipFile, name: str, path: Path) -> Optional[zipfile.ZipInfo]:
+    try:
+        info = archive.getinfo(name)
+    except KeyError:
+        return None
+    if info.compress_size and info.file_size > _MAX_RATIO * info.compress_size + (1 << 20):
+        raise InputError(f"archive member {name} claims to expand {info.file_size} bytes from "
+                         f"{info.compress_size}; refusing it as a likely zip bomb", path)
+    return info
+
+
+def _json_member(archive: zipfile.ZipFile, name: str, path: Path) -> Optional[Any]:
+    info = _member(archive, name, path)
+    if info is None:
+        return None
+    if info.file_size > _MAX_JSON_BYTES:
+        raise InputError(f"{name} in the archive is {info.file_size} bytes, too large for a config", path)
+    try:
+        return json.loads(archive.read(info).decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InputError(f"{name} in the archive is not valid JSON ({exc})", path) from exc
+
+
+def _check_members(config: Any, has_weights: bool, has_npz: bool, path: Path) -> None:
+    if not isinstance(config, dict) or "class_name" not in config:
+        raise InputError("the archive has no config.json with a Keras model config", path)
+    if not has_weights:
+        if has_npz:
+            raise InputError("the archive stores its weights as model.weights.npz (pickled dicts), "
+                             "which tfjsconv does not unpickle; re-save with the default weights format "
+                             "(.h5)", path)
+        raise InputError("the archive has no model.weights.h5", path)
+
+
+@contextmanager
+def _from_zip(path: Path) -> Iterator[tuple[Any, Any, Path]]:
+    """(config, metadata, local path of model.weights.h5) of a zipped archive."""
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise InputError(f"not a readable .keras (zip) archive ({exc})", path) from exc
+    with archive, tempfile.TemporaryDirectory(prefix="tfjsconv-keras-") as tmp:
+        try:
+            config = _json_member(archive, "config.json", path)
+            metadata = _json_member(archive, "metadata.json", path)
+            weights = _member(archive, "model.weights.h5", path)
+            npz = _member(archive, "model.weights.npz", path)
+            _check_members(config, weights is not None, npz is not None, path)
+            assert weights is not None  # _check_members raised otherwise
+            local = Path(tmp) / "model.weights.h5"
+            with archive.open(weights) as src, open(local, "wb") as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)
+        except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as exc:  # truncated or corrupt data
+            raise InputError(f"corrupt .keras archive ({exc})", path) from exc
+        yield config, metadata, local
+
+
+def _json_file(path: Path, archive: Path) -> Optional[Any]:
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text("utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path.name} in the archive is not valid JSON ({exc})", archive) from exc
+
+
+@contextmanager
+def _from_directory(path: Path) -> Iterator[tuple[Any, Any, Path]]:
+    """The unzipped form of an archive: the same members as files in a directory."""
+    config = _json_file(path / "config.json", path)
+    weights = path / "model.weights.h5"
+    _check_members(config, weights.is_file(), (path / "model.weights.npz").is_file(), path)
+    yield config, _json_file(path / "metadata.json", path), weights
+
+
+@contextmanager
+def open_keras_archive(path: Path) -> Iterator[KerasArchive]:
+    """Opens a ``.keras`` zip archive (or its unzipped directory form) read-only."""
+    path = Path(path)
+    with (_from_directory(path) if path.is_dir() else _from_zip(path)) as (config, metadata, weights):
+        try:
+            check_global_heaps(weights, report_as=path)
+            handle = h5py.File(weights, "r")
+        except H5_ERRORS as exc:
+            raise InputError(f"model.weights.h5 in the archive is not a readable HDF5 file ({exc})",
+                             path) from exc
+        with handle:
+            version = metadata.get("keras_version") if isinstance(metadata, dict) else None
+            yield KerasArchive(path, None if version is None else str(version), config, handle)

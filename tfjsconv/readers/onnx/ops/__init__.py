@@ -1,0 +1,305 @@
+"""ONNX op handlers: each lowers one ONNX node into TF-dialect IR nodes.
+
+A handler is ``fn(ctx, node) -> list[Optional[Value]]`` (one entry per ONNX output, ``None`` for an
+output it does not produce) registered with ``@onnx_op("Conv", since=11)``.  ``lookup(op, opset)``
+returns the handler with the highest ``since`` that is not above the model's opset, the rule of the
+ONNX reference runtime, declared explicitly instead of parsed from class names.
+
+``OnnxContext`` is what handlers build with: resolved inputs (``None`` for an omitted optional input),
+typed attributes, the opset, and ``op``/``const`` helpers that fold eagerly when every input is a
+Const (ONNX spells shape arithmetic as graph ops; folding it while reading gives later handlers the
+static values they need, e.g. a Reshape's target shape).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+import numpy as np
+
+from ....errors import UnsupportedError
+from ....ir.graph import Graph, LazyArray, Node, Value, as_array
+from ....ir.types import DType, Shape
+from ....ops.kernels import NotComputable, get_kernel
+
+Handler = Callable[["OnnxContext", "OnnxNode"], Sequence[Optional[Value]]]
+
+_HANDLERS: dict[str, list[tuple[int, Handler]]] = {}
+_FAMILIES = ("math", "nn", "norm", "resize", "tensor", "shape", "reduce")
+# TF ops whose result is bool whatever their operands (the folded Const must be bool too).
+BOOL_RESULT_OPS = frozenset(
+    {
+        "Equal",
+        "NotEqual",
+        "Less",
+        "LessEqual",
+        "Greater",
+        "GreaterEqual",
+        "LogicalAnd",
+        "LogicalOr",
+        "LogicalNot",
+        "IsNan",
+        "IsInf",
+        "IsFinite",
+    }
+)
+_EAGER_FOLD_LIMIT = 4 * 1024 * 1024  # bytes; bigger results stay ops (fold_constants decides later)
+
+
+def onnx_op(*op_types: str, since: int = 1) -> Callable[[Handler], Handler]:
+    def register(fn: Handler) -> Handler:
+        for op_type in op_types:
+            versions = _HANDLERS.setdefault(op_type, [])
+            if any(v == since for v, _ in versions):
+                raise RuntimeError(f"ONNX handler {op_type} since {since} registered twice")
+            versions.append((since, fn))
+            versions.sort(key=lambda item: item[0])
+        return fn
+
+    return register
+
+
+def _load_families() -> None:
+    for family in _FAMILIES:
+        importlib.import_module(f"{__name__}.{family}")
+
+
+def lookup(op_type: str, opset: int) -> Optional[Handler]:
+    _load_families()
+    best: Optional[Handler] = None
+    for since, fn in _HANDLERS.get(op_type, []):
+        if since <= opset:
+            best = fn
+    return best
+
+
+def supported_op_types() -> list[str]:
+    _load_families()
+    return sorted(_HANDLERS)
+
+
+@dataclass
+class OnnxNode:
+    """One ONNX node with protobuf-free attributes (ints, floats, bytes, lists, numpy tensors)."""
+
+    op_type: str
+    name: str
+    inputs: list[str]
+    outputs: list[str]
+    attrs: dict[str, Any] = field(default_factory=dict)
+    domain: str = ""
+
+    def attr(self, key: str, default: Any = None) -> Any:
+        return self.attrs.get(key, default)
+
+    def describe(self) -> str:
+        return f"{self.op_type} node {self.name or self.outputs[0]!r}"
+
+
+class OnnxContext:
+    """Builder state shared by every handler of one model."""
+
+    def __init__(self, graph: Graph, opset: int) -> None:
+        self.graph = graph
+        self.opset = opset
+        self.values: dict[str, Value] = {}
+        self.prefix = "onnx"
+        self.node: Optional[OnnxNode] = None
+        self.inferred: dict[str, tuple[Optional[int], ...]] = {}  # ONNX shape inference: name -> dims
+
+    def out_dims(self, node: OnnxNode, index: int) -> Optional[tuple[Optional[int], ...]]:
+        """The inferred dims of an output of ``node`` (None when shape inference did not know)."""
+        if index >= len(node.outputs):
+            return None
+        return self.inferred.get(node.outputs[index])
+
+    # ----- inputs --------------------------------------------------------------------------------
+    def input(self, node: OnnxNode, index: int) -> Optional[Value]:
+        if index >= len(node.inputs) or not node.inputs[index]:
+            return None
+        return self.values[node.inputs[index]]
+
+    def required(self, node: OnnxNode, index: int) -> Value:
+        value = self.input(node, index)
+        if value is None:
+            raise self.refuse(f"input {index} is missing")
+        return value
+
+    def refuse(self, why: str) -> UnsupportedError:
+        where = self.node.describe() if self.node is not None else "ONNX node"
+        return UnsupportedError(f"{where}: {why}")
+
+    # ----- static facts ----------------------------------------------------------------------------
+    @staticmethod
+    def const_value(value: Optional[Value]) -> Optional[np.ndarray]:
+        if value is None or value.producer.op != "Const":
+            return None
+        return as_array(value.producer.attrs["value"])
+
+    def const_ints(self, value: Optional[Value], what: str) -> list[int]:
+        data = self.const_value(value)
+        if data is None:
+            raise self.refuse(f"{what} must be a constant (computed at run time here)")
+        return [int(v) for v in np.asarray(data).reshape(-1)]
+
+    @staticmethod
+    def dims(value: Value) -> Optional[tuple[Optional[int], ...]]:
+        return None if value.shape is None else value.shape.dims
+
+    def rank(self, value: Value) -> int:
+        dims = self.dims(value)
+        if dims is None:
+            raise self.refuse(f"the rank of {value.name} is unknown (run ONNX shape inference first)")
+        return len(dims)
+
+    def static_dims(self, value: Value, what: str = "input") -> tuple[int, ...]:
+        dims = self.dims(value)
+        if dims is None or any(d is None for d in dims):
+            raise self.refuse(f"the {what} shape must be static, got {Shape.of(dims)}")
+        return tuple(int(d) for d in dims)  # type: ignore[arg-type]
+
+    # ----- building ----------------------------------------------------------------------------
+    def name(self, suffix: str = "") -> str:
+        return f"{self.prefix}/{suffix}" if suffix else self.prefix
+
+    def const(self, array: Any, suffix: str = "const", dtype: Optional[DType] = None) -> Value:
+        data = np.asarray(array) if not isinstance(array, LazyArray) else array
+        node = self.graph.add_const(data, name=self.graph.unique_name(self.name(suffix)), dtype=dtype)
+        return node.outputs[0]
+
+    def int_const(self, values: Sequence[int], suffix: str = "ints") -> Value:
+        return self.const(np.asarray(list(values), dtype=np.int32).reshape(-1), suffix)
+
+    def op(
+        self,
+        op: str,
+        inputs: Sequence[Value],
+        attrs: Optional[dict[str, Any]] = None,
+        *,
+        dtype: Optional[DType] = None,
+        shape: Optional[Shape] = None,
+        suffix: Optional[str] = None,
+        num_outputs: int = 1,
+    ) -> Value:
+        """Adds ``op`` (or its folded Const when every input is a Const) and returns output 0."""
+        return self.op_outputs(
+            op, inputs, attrs, dtype=dtype, shape=shape, suffix=suffix, num_outputs=num_outputs
+        )[0]
+
+    def op_outputs(
+        self,
+        op: str,
+        inputs: Sequence[Value],
+        attrs: Optional[dict[str, Any]] = None,
+        *,
+        dtype: Optional[DType] = None,
+        shape: Optional[Shape] = None,
+        suffix: Optional[str] = None,
+        num_outputs: int = 1,
+    ) -> list[Value]:
+        attrs = dict(attrs or {})
+        dtype = dtype if dtype is not None else (inputs[0].dtype if inputs else None)
+        folded = self._fold(op, inputs, attrs, num_outputs)
+        name = self.graph.unique_name(self.name(suffix or op))
+        if folded is not None:
+            outs = []
+            for i, array in enumerate(folded):
+                out_dtype = dtype if i == 0 and dtype is not None else DType.from_numpy(array.dtype)
+                if out_dtype != DType.STRING and array.dtype != out_dtype.numpy:
+                    array = array.astype(out_dtype.numpy)
+                const_name = name if i == 0 else self.graph.unique_name(f"{name}_{i}")
+                outs.append(self.graph.add_const(array, name=const_name, dtype=out_dtype).outputs[0])
+            return outs
+        node: Node = self.graph.add_node(op, inputs, attrs, name=name, num_outputs=num_outputs)
+        for out in node.outputs:
+            out.dtype = dtype
+        node.outputs[0].shape = shape
+        return list(node.outputs)
+
+    @staticmethod
+    def _fold(
+        op: str, inputs: Sequence[Value], attrs: dict[str, Any], num_outputs: int
+    ) -> Optional[list[np.ndarray]]:
+        if not inputs or any(v.producer.op != "Const" for v in inputs):
+            return None
+        fn = get_kernel(op)
+        if fn is None:
+            return None
+        arrays = [np.asarray(as_array(v.producer.attrs["value"])) for v in inputs]
+        try:
+            with np.errstate(all="ignore"):
+                results = [np.asarray(r) for r in fn(arrays, attrs)]
+        except (NotComputable, ValueError, IndexError, TypeError):
+            return None
+        if len(results) < num_outputs or sum(r.nbytes for r in results) > _EAGER_FOLD_LIMIT:
+            return None
+        return results[:num_outputs]
+
+    def transpose(self, x: Value, perm: Sequence[int], suffix: str = "transpose") -> Value:
+        dims = self.dims(x)
+        shape = None if dims is None else Shape(tuple(dims[p] for p in perm))
+        return self.op(
+            "Transpose",
+            [x, self.int_const(perm, f"{suffix}/perm")],
+            {"T": x.dtype},
+            dtype=x.dtype,
+            shape=shape,
+            suffix=suffix,
+        )
+
+    def cast(self, x: Value, dtype: DType) -> Value:
+        if x.dtype == dtype:
+            return x
+        return self.op(
+            "Cast",
+            [x],
+            {"SrcT": x.dtype, "DstT": dtype, "Truncate": False},
+            dtype=dtype,
+            shape=x.shape,
+            suffix="cast",
+        )
+
+    def scalar(self, value: float, like: Value, suffix: str = "scalar") -> Value:
+        dtype = like.dtype if like.dtype is not None else DType.FLOAT
+        return self.const(np.asarray(value, dtype=dtype.numpy), suffix)
+
+    def binary(self, op: str, a: Value, b: Value, suffix: Optional[str] = None) -> Value:
+        dtype = DType.BOOL if op in BOOL_RESULT_OPS else a.dtype
+        return self.op(
+            op, [a, b], {"T": a.dtype}, dtype=dtype, shape=_broadcast(a.shape, b.shape), suffix=suffix
+        )
+
+    def unary(
+        self, op: str, x: Value, attrs: Optional[dict[str, Any]] = None, suffix: Optional[str] = None
+    ) -> Value:
+        dtype = DType.BOOL if op in BOOL_RESULT_OPS else x.dtype
+        return self.op(op, [x], {"T": x.dtype, **(attrs or {})}, dtype=dtype, shape=x.shape, suffix=suffix)
+
+
+def _broadcast(a: Optional[Shape], b: Optional[Shape]) -> Optional[Shape]:
+    if a is None or b is None or a.dims is None or b.dims is None:
+        return None
+    n = max(len(a.dims), len(b.dims))
+    da = (1,) * (n - len(a.dims)) + a.dims
+    db = (1,) * (n - len(b.dims)) + b.dims
+    out: list[Optional[int]] = []
+    for x, y in zip(da, db):
+        if x == 1:
+            out.append(y)
+        elif y == 1:
+            out.append(x)
+        elif x is None or y is None:
+            out.append(x if y is None else y)
+        else:
+            out.append(max(x, y))
+    return Shape(tuple(out))
+
+
+def normalize_axis(axis: int, rank: int) -> int:
+    return axis + rank if axis < 0 else axis
+
+
+__all__ = ["Handler", "OnnxContext", "OnnxNode", "lookup", "normalize_axis", "onnx_op", "supported_op_types"]
