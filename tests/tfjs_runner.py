@@ -121,6 +121,17 @@ class ModelServer:
             shutil.copytree(model_dir, target)
         return f"http://127.0.0.1:{self.port}/{name}/model.json"
 
+    def publish_static(self, files: dict[str, Path], name: str) -> str:
+        """Expose ``files`` (served path -> local file) under ``/name/`` and return that URL."""
+        for served, local in files.items():
+            target = self.root / name / served
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                target.symlink_to(Path(local).resolve())
+            except OSError:
+                shutil.copyfile(local, target)
+        return f"http://127.0.0.1:{self.port}/{name}/"
+
     def close(self) -> None:
         self._httpd.shutdown()
         self._httpd.server_close()
@@ -138,8 +149,8 @@ class _RunnerCrashed(Exception):
 class NodeProcess:
     """One ``node run_models.mjs`` process; restarted on the next request if it died or hung."""
 
-    def __init__(self, node: str, script: Path = RUNNER_SCRIPT) -> None:
-        self._cmd = [node, str(script)]
+    def __init__(self, node: str, script: Path = RUNNER_SCRIPT, args: Sequence[str] = ()) -> None:
+        self._cmd = [node, str(script), *args]
         self._proc: Optional[subprocess.Popen[str]] = None
         self._lines: queue.Queue[Optional[str]] = queue.Queue()
         self._stderr: deque[str] = deque(maxlen=400)
@@ -303,6 +314,16 @@ def decode_tensor(spec: dict[str, Any]) -> np.ndarray:
 
 
 @dataclass(frozen=True)
+class Run:
+    """One model run: its named outputs, and per-inference wall times when timing was asked for."""
+
+    outputs: list[tuple[str, np.ndarray]]
+    times_ms: list[float]
+    execute: str  # "execute" or "executeAsync": the call the timed runs used
+    info: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class Timing:
     label: str
     backend: str
@@ -312,12 +333,73 @@ class Timing:
 class TfjsRunner:
     """Loads model directories in TF.js over HTTP and runs them; one instance per pytest session."""
 
+    backends: tuple[str, ...] = BACKENDS
+    where = ""  # ", in chromium" for the browser runner: failure messages say where TF.js ran
+
     def __init__(self, node: Optional[str] = None, timeout: float = DEFAULT_TIMEOUT_S) -> None:
         exe = check_installation(node)
         self.timeout = timeout
         self.server = ModelServer()
-        self.node = NodeProcess(exe)
+        self.node = self._process(exe)
         self.timings: list[Timing] = []
+
+    def _process(self, node: str) -> NodeProcess:
+        return NodeProcess(node)
+
+    def execute(
+        self,
+        model_dir: Path,
+        kind: str,
+        inputs: Sequence[tuple[str, Any]],
+        outputs: Optional[Sequence[str]] = None,
+        backend: str = "cpu",
+        label: Optional[str] = None,
+        runs: int = 0,
+        warmup: int = 1,
+        inner: int = 1,
+    ) -> Run:
+        """Loads and runs a model; with ``runs`` > 0 (graph models) first times that many samples
+        after ``warmup`` untimed inferences.  A sample is the mean of ``inner`` inferences, each
+        waiting for all output values."""
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
+        if backend not in self.backends:
+            raise ValueError(f"backend must be one of {self.backends}, not {backend!r}")
+        label = label or Path(model_dir).name
+        url = self.server.publish(Path(model_dir), label)
+        request: dict[str, Any] = {
+            "url": url,
+            "kind": kind,
+            "backend": backend,
+            "inputs": [encode_tensor(name, value) for name, value in inputs],
+        }
+        if outputs is not None:
+            request["outputs"] = list(outputs)
+        if runs:
+            request["timing"] = {"runs": int(runs), "warmup": max(1, int(warmup)),
+                                 "inner": max(1, int(inner))}
+        http_errors_before = len(self.server.errors)
+        start = time.perf_counter()
+        answer = self.node.request(request, timeout=self.timeout)
+        self.timings.append(Timing(label, backend, time.perf_counter() - start))
+        http_errors = self.server.errors[http_errors_before:]
+        if "error" in answer or http_errors:
+            # TF.js 4.22 does not check the HTTP status of weight shards: a 404 page is read as
+            # weights and the model "works" with garbage, so any HTTP error fails the run.
+            error = answer.get("error", "model loaded, but some files could not be fetched")
+            details = [f"TF.js ({backend}, {kind}{self.where}) failed on {model_dir}: {error}"]
+            if http_errors:
+                details.append("HTTP errors: " + "; ".join(http_errors))
+            if answer.get("_stderr"):
+                details.append("node stderr:\n" + answer["_stderr"])
+            raise AssertionError("\n".join(details))
+        if answer.get("backend") != backend:
+            raise AssertionError(
+                f"TF.js ran {model_dir} on backend {answer.get('backend')!r}, not {backend!r}"
+            )
+        named = [(spec["name"], decode_tensor(spec)) for spec in answer["outputs"]]
+        return Run(named, [float(t) for t in answer.get("times_ms", [])], str(answer.get("execute", "")),
+                   dict(answer.get("info") or {}))
 
     def run_named(
         self,
@@ -329,40 +411,7 @@ class TfjsRunner:
         label: Optional[str] = None,
     ) -> list[tuple[str, np.ndarray]]:
         """Like ``run`` but keeps the output names TF.js reported (layer or signature names)."""
-        if kind not in KINDS:
-            raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
-        if backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}")
-        label = label or Path(model_dir).name
-        url = self.server.publish(Path(model_dir), label)
-        request: dict[str, Any] = {
-            "url": url,
-            "kind": kind,
-            "backend": backend,
-            "inputs": [encode_tensor(name, value) for name, value in inputs],
-        }
-        if outputs is not None:
-            request["outputs"] = list(outputs)
-        http_errors_before = len(self.server.errors)
-        start = time.perf_counter()
-        answer = self.node.request(request, timeout=self.timeout)
-        self.timings.append(Timing(label, backend, time.perf_counter() - start))
-        http_errors = self.server.errors[http_errors_before:]
-        if "error" in answer or http_errors:
-            # TF.js 4.22 does not check the HTTP status of weight shards: a 404 page is read as
-            # weights and the model "works" with garbage, so any HTTP error fails the run.
-            error = answer.get("error", "model loaded, but some files could not be fetched")
-            details = [f"TF.js ({backend}, {kind}) failed on {model_dir}: {error}"]
-            if http_errors:
-                details.append("HTTP errors: " + "; ".join(http_errors))
-            if answer.get("_stderr"):
-                details.append("node stderr:\n" + answer["_stderr"])
-            raise AssertionError("\n".join(details))
-        if answer.get("backend") != backend:
-            raise AssertionError(
-                f"TF.js ran {model_dir} on backend {answer.get('backend')!r}, not {backend!r}"
-            )
-        return [(spec["name"], decode_tensor(spec)) for spec in answer["outputs"]]
+        return self.execute(model_dir, kind, inputs, outputs, backend, label).outputs
 
     def run(
         self,

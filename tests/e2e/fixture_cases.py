@@ -71,6 +71,15 @@ class FixtureCase:
         return options
 
     @property
+    def graph(self) -> bool:
+        """True when the conversion writes a graph model (TF and ONNX sources, or Keras sources
+        converted with --output_format=tfjs_graph_model)."""
+        options = self.convert_options()
+        if options.get("output_format"):
+            return str(options["output_format"]) == "tfjs_graph_model"
+        return not str(self.spec.get("input_format", "")).startswith("keras")
+
+    @property
     def wasm(self) -> bool:
         return bool(self.spec.get("wasm", False))
 

@@ -288,3 +288,13 @@ def test_no_tensors_leak_between_requests(tfjs: TfjsRunner, tmp_path: Path) -> N
         tfjs.run(layers_dir, "layers", [("dense_input", X)], backend=backend)
         tfjs.run(graph_dir, "graph", GRAPH_INPUTS, backend=backend)
         assert tfjs.ping()["numTensors"] == 0
+
+
+@pytest.mark.parametrize("backend", ["cpu", "wasm"])
+def test_graph_timing_runs(tfjs: TfjsRunner, tmp_path: Path, backend: str) -> None:
+    """Timed runs (used by benchmarks/graph_quality.py) still return the right numbers."""
+    model_dir = _write_graph_model(tmp_path / "graph")
+    run = tfjs.execute(model_dir, "graph", GRAPH_INPUTS, ["logits"], backend=backend, runs=4, inner=2)
+    np.testing.assert_array_equal(run.outputs[0][1], X @ KERNEL)
+    assert len(run.times_ms) == 4 and all(0 <= t < 10_000 for t in run.times_ms)
+    assert run.execute == "execute"

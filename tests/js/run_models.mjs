@@ -3,8 +3,10 @@
 // Protocol: one JSON request per line on stdin, one JSON response per line on stdout.
 //   request:  {"url": "http://127.0.0.1:PORT/dir/model.json", "kind": "layers"|"graph",
 //              "backend": "cpu"|"wasm", "inputs": [{"name", "dtype", "shape", "data_b64"|"data"}],
-//              "outputs": [names] (graph models only; optional)}
-//   response: {"outputs": [{"name", "dtype", "shape", "data_b64"|"data"}], "backend": "..."}
+//              "outputs": [names] (graph models only; optional),
+//              "timing": {"runs": N, "warmup": W} (graph models only; optional)}
+//   response: {"outputs": [{"name", "dtype", "shape", "data_b64"|"data"}], "backend": "...",
+//              "times_ms": [N wall times, when timing was asked], "execute": "execute"|"executeAsync"}
 //             or {"error": "message", "stack": "..."}
 // Numeric tensors travel as base64 of their little-endian typed array; string tensors as a
 // JSON list of strings ("data"). Anything TF.js itself prints goes to stderr, because stdout
@@ -103,7 +105,7 @@ async function runLayers(url, inputs) {
     const outs = asList(model.predict(feed));
     const names = model.outputNames || outs.map((_, i) => `output_${i}`);
     try {
-      return await Promise.all(outs.map((t, i) => encodeTensor(names[i], t)));
+      return { outputs: await Promise.all(outs.map((t, i) => encodeTensor(names[i], t))) };
     } finally {
       outs.forEach((t) => t.dispose());
     }
@@ -112,7 +114,38 @@ async function runLayers(url, inputs) {
   }
 }
 
-async function runGraph(url, inputs, specs, outputNames) {
+// One inference as a user would time it: run the graph, then wait for every output's values.
+async function inferOnce(model, feed, names, sync) {
+  const outs = asList(sync ? model.execute(feed, names) : await model.executeAsync(feed, names));
+  try {
+    await Promise.all(outs.map((t) => t.data()));
+  } finally {
+    outs.forEach((t) => t.dispose());
+  }
+}
+
+// execute() is the fast path; graphs with control flow or dynamic ops need executeAsync().
+async function timeRuns(model, feed, names, timing) {
+  let sync = true;
+  try {
+    await inferOnce(model, feed, names, true);
+  } catch (err) {
+    sync = false;
+    await inferOnce(model, feed, names, false);
+  }
+  for (let i = 1; i < (timing.warmup || 1); i++) await inferOnce(model, feed, names, sync);
+  // Each sample averages `inner` inferences: a browser's clock ticks in 0.1 ms steps.
+  const inner = Math.max(1, timing.inner || 1);
+  const times = [];
+  for (let i = 0; i < timing.runs; i++) {
+    const start = performance.now();
+    for (let j = 0; j < inner; j++) await inferOnce(model, feed, names, sync);
+    times.push((performance.now() - start) / inner);
+  }
+  return { times_ms: times, execute: sync ? 'execute' : 'executeAsync' };
+}
+
+async function runGraph(url, inputs, specs, outputNames, timing) {
   const model = await tf.loadGraphModel(url);
   try {
     // Keyed by signature input key (or node name): GraphExecutor.mapInputs/mapOutputs translate
@@ -120,13 +153,14 @@ async function runGraph(url, inputs, specs, outputNames) {
     const feed = {};
     specs.forEach((s, i) => { feed[s.name] = inputs[i]; });
     const names = outputNames && outputNames.length ? outputNames : model.outputNodes;
+    const extra = timing ? await timeRuns(model, feed, names, timing) : {};
     // executeAsync handles control flow (Switch/Merge/loops) that execute() refuses.
     const outs = asList(await model.executeAsync(feed, names));
     if (outs.length !== names.length) {
       throw new Error(`asked for ${names.length} outputs, got ${outs.length}`);
     }
     try {
-      return await Promise.all(outs.map((t, i) => encodeTensor(names[i], t)));
+      return { outputs: await Promise.all(outs.map((t, i) => encodeTensor(names[i], t))), ...extra };
     } finally {
       outs.forEach((t) => t.dispose());
     }
@@ -140,7 +174,7 @@ async function handle(req) {
   const inputs = (req.inputs || []).map(decodeTensor);
   try {
     if (req.kind === 'layers') return await runLayers(req.url, inputs);
-    if (req.kind === 'graph') return await runGraph(req.url, inputs, req.inputs, req.outputs);
+    if (req.kind === 'graph') return await runGraph(req.url, inputs, req.inputs, req.outputs, req.timing);
     throw new Error(`unknown model kind '${req.kind}'`);
   } finally {
     inputs.forEach((t) => t.dispose());
@@ -170,8 +204,8 @@ lines.on('line', (line) => {
       return;
     }
     try {
-      const outputs = await handle(req);
-      reply({ outputs, backend: currentBackend() });
+      const answer = await handle(req);
+      reply({ ...answer, backend: currentBackend() });
     } catch (err) {
       const message = err && err.message ? err.message : String(err);
       reply({ error: message, stack: err && err.stack ? String(err.stack) : '' });
