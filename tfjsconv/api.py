@@ -14,7 +14,7 @@ from .routes import RouteContext, find_route
 from .writers.output_dir import atomic_output_dir, atomic_output_file
 
 _GRAPH_INPUTS = ("tf_saved_model", "tf_hub")
-_FILE_OUTPUTS = ("keras",)  # a single .h5 file rather than a directory
+_FILE_OUTPUTS = ("keras", "tf_frozen_model")  # a single file (.h5, .pb) rather than a directory
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,7 @@ def _looks_like_onnx(path: Path) -> bool:
 
 
 def detect_format(input_path: str) -> str:
-    """Returns one of options.INPUT_FORMATS (or tfjs_graph_model, which no route reads)."""
+    """Returns one of options.INPUT_FORMATS."""
     if is_url(input_path):
         return "tf_hub"
     path = Path(input_path)
@@ -103,4 +103,5 @@ DEFAULT_OUTPUT = {
     "tf_hub": "tfjs_graph_model",
     "onnx": "tfjs_graph_model",
     "tfjs_layers_model": "keras",
+    "tfjs_graph_model": "tf_saved_model",
 }

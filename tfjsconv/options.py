@@ -16,10 +16,12 @@ INPUT_FORMATS = (
     "tf_saved_model",
     "tf_hub",
     "tfjs_layers_model",
+    "tfjs_graph_model",
     "tf_frozen_model",
     "onnx",
 )
-OUTPUT_FORMATS = ("keras", "keras_saved_model", "keras_keras", "tfjs_layers_model", "tfjs_graph_model")
+OUTPUT_FORMATS = ("keras", "keras_saved_model", "keras_keras", "tfjs_layers_model", "tfjs_graph_model",
+                  "tf_saved_model", "tf_frozen_model")
 
 # A quantization flag is off (None), on for every weight not claimed by another flag (True),
 # or limited to fnmatch patterns over weight names.

@@ -41,6 +41,7 @@ _ROUTE_MODULES = (
     "tfjsconv.routes.onnx_to_graph",
     "tfjsconv.routes.tfjs_layers_routes",
     "tfjsconv.routes.keras_saved_model_to_layers",
+    "tfjsconv.routes.tfjs_graph_to_tf",
 )
 
 

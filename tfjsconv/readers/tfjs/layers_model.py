@@ -77,7 +77,7 @@ class TfjsLayersModel:
                 for spec in self.specs]
 
     def read(self, spec: WeightSpec) -> np.ndarray:
-        return decode_weight(spec, _read_span(self.groups[spec.group], spec.offset, spec.nbytes))
+        return decode_weight(spec, read_span(self.groups[spec.group], spec.offset, spec.nbytes))
 
 
 # ----- decodeWeight -------------------------------------------------------------------------------------
@@ -129,7 +129,7 @@ def _decode_strings(raw: bytes, count: int) -> np.ndarray:
 
 # ----- reading the shards -------------------------------------------------------------------------------
 
-def _read_span(group: ShardGroup, offset: int, nbytes: int) -> bytes:
+def read_span(group: ShardGroup, offset: int, nbytes: int) -> bytes:
     """``nbytes`` of the group's concatenated stream starting at ``offset``."""
     parts: list[bytes] = []
     start = 0
@@ -163,7 +163,7 @@ def _string_span(group: ShardGroup, offset: int, count: int, name: str) -> int:
     for _ in range(count):
         if at + 4 > total:
             raise InputError(f"weight shards end inside string weight {name!r}", group.paths[-1])
-        at += 4 + int.from_bytes(_read_span(group, at, 4), "little")
+        at += 4 + int.from_bytes(read_span(group, at, 4), "little")
     return at - offset
 
 
@@ -215,7 +215,7 @@ def _shard_group(paths: Any, base: Path, where: Path, index: int) -> ShardGroup:
     return ShardGroup(files, tuple(sizes))
 
 
-def _parse_manifest(manifest: Any, base: Path, where: Path) -> tuple[tuple[ShardGroup, ...],
+def parse_manifest(manifest: Any, base: Path, where: Path) -> tuple[tuple[ShardGroup, ...],
                                                                          tuple[WeightSpec, ...]]:
     if not isinstance(manifest, list):
         raise InputError("model.json has no weightsManifest list", where)
@@ -277,5 +277,5 @@ def read_tfjs_layers_model(path: Path) -> TfjsLayersModel:
     topology = document.get("modelTopology")
     if topology is not None and not isinstance(topology, dict):
         raise InputError("modelTopology is not a JSON object", where)
-    groups, specs = _parse_manifest(document.get("weightsManifest"), where.parent, where)
+    groups, specs = parse_manifest(document.get("weightsManifest"), where.parent, where)
     return TfjsLayersModel(where, document, groups, specs)

@@ -1,0 +1,125 @@
+"""TF.js graph models back to TensorFlow, checked without TensorFlow: fixture -> TF.js -> TF format ->
+tfjsconv's own TF readers -> TF.js again, run in the real TF.js against the fixture's expected outputs;
+and the bad inputs each get one clear error line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tfjs_runner import TfjsRunner
+
+import tfjsconv
+from tfjsconv.errors import InputError, UnsupportedError
+from tfjsconv.readers.tf.graphdef import read_graph_def
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from e2e.fixture_cases import FixtureCase, compare_outputs, discover_cases  # noqa: E402
+
+CASES = {case.name: case for case in discover_cases() if not case.variant}
+# Control flow v1 and v2, TensorList loops, Prelu/dilated/fused convolutions, int64 inputs.
+FROZEN_ROUND_TRIP = ("tf_while_cond", "tf_tf1_control_flow", "tf_tf1_resource_while", "onnx_conv_variants",
+                     "onnx_cnn", "tf_int64_inputs", "tf_tfjs_gaps")
+
+
+def to_tfjs(case: FixtureCase, out: Path) -> Path:
+    tfjsconv.convert(case.source, out, **case.convert_options())
+    return out
+
+
+def run_in_tfjs(tfjs: TfjsRunner, model_dir: Path, case: FixtureCase, label: str) -> None:
+    keys = [name for name, _ in case.expected()]
+    got = tfjs.run(model_dir, "graph", case.inputs(), keys, label=label)
+    compare_outputs(got, case.expected(), case.tolerance, label)
+
+
+@pytest.mark.parametrize("name", FROZEN_ROUND_TRIP)
+def test_frozen_graph_round_trip_in_tfjs(tmp_path: Path, tfjs: TfjsRunner, name: str) -> None:
+    case = CASES[name]
+    first = to_tfjs(case, tmp_path / "tfjs")
+    frozen = tmp_path / "model.pb"
+    report = tfjsconv.convert(first, frozen, output_format="tf_frozen_model")
+    assert report.input_format == "tfjs_graph_model" and report.format_detected
+    assert report.files == (("model.pb", frozen.stat().st_size),)
+    graph_def = read_graph_def(frozen)
+    names = {node.name for node in graph_def.node}
+    outputs = [key for key, _ in case.expected()]
+    assert {key for key, _ in case.inputs()} | set(outputs) <= names  # inputs and outputs named by key
+    again = tmp_path / "tfjs_again"
+    tfjsconv.convert(frozen, again, input_format="tf_frozen_model", output_node_names=",".join(outputs))
+    run_in_tfjs(tfjs, again, case, f"{name}-frozen")
+
+
+def test_frozen_graph_splits_tfjs_only_ops(tmp_path: Path) -> None:
+    first = to_tfjs(CASES["onnx_conv_variants"], tmp_path / "tfjs")
+    ops = {n["op"] for n in json.loads((first / "model.json").read_text())["modelTopology"]["node"]}
+    assert {"FusedDepthwiseConv2dNative", "Prelu"} <= ops
+    tfjsconv.convert(first, tmp_path / "model.pb", output_format="tf_frozen_model")
+    written = {node.op for node in read_graph_def(tmp_path / "model.pb").node}
+    assert not written & {"_FusedConv2D", "FusedDepthwiseConv2dNative", "_FusedMatMul", "Prelu"}
+    assert {"DepthwiseConv2dNative", "BiasAdd", "Relu", "Neg", "Sub"} <= written
+
+
+def test_hash_tables_become_an_init_op(tmp_path: Path) -> None:
+    first = to_tfjs(CASES["tf_hash_table"], tmp_path / "tfjs")
+    tfjsconv.convert(first, tmp_path / "model.pb", output_format="tf_frozen_model")
+    nodes = {node.name: node for node in read_graph_def(tmp_path / "model.pb").node}
+    init = nodes["init_all_tables"]
+    assert init.op == "NoOp" and init.input == ["^hash_table/table_init"]
+    imported = nodes["hash_table/table_init"]
+    assert imported.op == "LookupTableImportV2" and imported.input[0] == "hash_table"
+    assert nodes["hash_table"].op == "HashTableV2"
+    keys = nodes[imported.input[1]].attr["value"].tensor.string_val
+    assert sorted(keys) == [b"bird", b"cat", b"dog", b"fish"]
+
+
+# ----- bad input: one clear line each ------------------------------------------------------------------
+
+def _graph_model(tmp_path: Path) -> Path:
+    return to_tfjs(CASES["tf_module_dense"], tmp_path / "tfjs")
+
+
+def test_missing_shard_is_named(tmp_path: Path) -> None:
+    model = _graph_model(tmp_path)
+    shard = next(model.glob("*.bin"))
+    shard.unlink()
+    with pytest.raises(InputError) as caught:
+        tfjsconv.convert(model, tmp_path / "out.pb", output_format="tf_frozen_model")
+    assert str(caught.value) == f"{shard}: weight shard listed in model.json is missing"
+    assert not (tmp_path / "out.pb").exists()
+
+
+@pytest.mark.parametrize("change", [-4, 4])
+def test_manifest_sizes_must_match_the_shards(tmp_path: Path, change: int) -> None:
+    model = _graph_model(tmp_path)
+    shard = next(model.glob("*.bin"))
+    data = shard.read_bytes()
+    shard.write_bytes(data[:change] if change < 0 else data + bytes(change))
+    with pytest.raises(InputError) as caught:
+        tfjsconv.convert(model, tmp_path / "out.pb", output_format="tf_frozen_model")
+    message = str(caught.value)
+    assert message.startswith(f"{shard}: ") and "\n" not in message
+    assert ("too short" in message) if change < 0 else (f"hold {len(data) + change} bytes" in message)
+
+
+def test_op_without_tensorflow_equivalent(tmp_path: Path) -> None:
+    model = _graph_model(tmp_path)
+    document: dict[str, Any] = json.loads((model / "model.json").read_text())
+    node = next(n for n in document["modelTopology"]["node"] if n["op"] == "MatMul"
+                or n["op"] == "_FusedMatMul")
+    node["op"] = "SimpleMLInferenceOpWithHandle"
+    (model / "model.json").write_text(json.dumps(document))
+    with pytest.raises(UnsupportedError) as caught:
+        tfjsconv.convert(model, tmp_path / "out.pb", output_format="tf_frozen_model")
+    assert str(caught.value) == (f"{model / 'model.json'}: ops with no TensorFlow equivalent: "
+                                 "SimpleMLInferenceOpWithHandle (1 node)")
+
+
+def test_inputs_are_never_modified(tmp_path: Path) -> None:
+    model = _graph_model(tmp_path)
+    before = {p.name: p.read_bytes() for p in model.iterdir()}
+    tfjsconv.convert(model, tmp_path / "out.pb", output_format="tf_frozen_model")
+    assert {p.name: p.read_bytes() for p in model.iterdir()} == before
