@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Callable, Union
 
-from .detect import DEFAULT_OUTPUT, detect_format, is_url
-from .errors import InputError, OptionsError, OutputError
-from .options import INPUT_FORMATS, OUTPUT_FORMATS, ConvertOptions
-from .routes import RouteContext, find_route
+from .detect import DEFAULT_OUTPUT, detect_format, format_hint, is_url
+from .errors import InputError, OptionsError, OutputError, UnsupportedError
+from .limits import DEFAULT_MAX_TENSOR_BYTES, Limits, applied
+from .options import ConvertOptions
+from .routes import RouteContext, find_route, input_formats, output_formats
 from .writers.output_dir import atomic_output_dir, atomic_output_file
 
 _GRAPH_INPUTS = ("tf_saved_model", "tf_hub")
@@ -42,11 +44,20 @@ def _options_from(kwargs: dict[str, Any]) -> ConvertOptions:
     return ConvertOptions(**kwargs)
 
 
+def _check_name(kind: str, name: str, known: list[str]) -> None:
+    """An unknown format name: the valid ones, and the nearest when it looks like a typo."""
+    if name in known:
+        return
+    nearest = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    hint = f"; did you mean {nearest[0]}?" if nearest else ""
+    raise OptionsError(f"unknown {kind} format {name!r} (valid: {', '.join(known)}){hint}")
+
+
 def _validate(options: ConvertOptions, input_format: str, output_format: str) -> None:
-    if input_format not in INPUT_FORMATS:
-        raise OptionsError(f"unknown input format {input_format!r} (one of {', '.join(INPUT_FORMATS)})")
-    if output_format not in OUTPUT_FORMATS:
-        raise OptionsError(f"unknown output format {output_format!r} (one of {', '.join(OUTPUT_FORMATS)})")
+    _check_name("output", output_format, output_formats())
+    limit = options.max_tensor_bytes
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0):
+        raise OptionsError(f"--max_tensor_bytes must be a positive integer, not {limit!r}")
     if options.signature_name is not None and input_format not in _GRAPH_INPUTS:
         raise OptionsError("--signature_name is only valid with --input_format tf_saved_model or tf_hub")
     if input_format == "tf_frozen_model" and not (options.output_node_names or "").strip():
@@ -79,6 +90,22 @@ def _listing(output_dir: Path) -> tuple[tuple[str, int], ...]:
     return tuple(files)
 
 
+def _run(route: Callable[[RouteContext], None], ctx: RouteContext, source: str) -> None:
+    """Runs a route; exhausting the stack or memory is a property of the input, said in one line."""
+    try:
+        route(ctx)
+    except (InputError, UnsupportedError) as error:
+        if error.path is None:  # raised deep in a reader that only knew a node or tensor name
+            error.path = source
+        raise
+    except RecursionError:
+        raise InputError("the model is nested too deeply to convert (structures or calls more than a "
+                         "few hundred levels deep)", source) from None
+    except MemoryError:
+        raise InputError("ran out of memory reading the model; a tensor or structure is larger than "
+                         "this machine can hold (see --max_tensor_bytes)", source) from None
+
+
 def convert(input_path: Union[str, Path], output_dir: Union[str, Path], **options: Any) -> Report:
     """Converts one model.  Raises ``ConverterError`` subclasses for anything the user must fix.
 
@@ -88,7 +115,9 @@ def convert(input_path: Union[str, Path], output_dir: Union[str, Path], **option
     opts = _options_from(options)
     source = str(input_path)
     detected = opts.input_format is None
-    input_format = detect_format(source) if detected else opts.input_format
+    if not detected:
+        _check_name("input", str(opts.input_format), input_formats())
+    input_format = detect_format(source) if detected else str(opts.input_format)
     if not is_url(source) and not Path(source).exists():
         raise InputError("no such file or directory", source)
     output_format = opts.output_format or DEFAULT_OUTPUT.get(input_format)
@@ -102,9 +131,14 @@ def convert(input_path: Union[str, Path], output_dir: Union[str, Path], **option
     if not is_url(source) and Path(source).resolve() == out.resolve():
         raise OutputError("the output directory is the input itself; choose another output path", out)
     place = atomic_output_file if output_format in _FILE_OUTPUTS else atomic_output_dir
-    with place(out) as staging:
+    limits = Limits(opts.max_tensor_bytes or DEFAULT_MAX_TENSOR_BYTES, opts.strict)
+    with applied(limits), place(out) as staging:
         ctx = RouteContext(Path(source) if not is_url(source) else Path(), staging, opts, source=source)
-        route(ctx)
+        if detected:
+            hint = format_hint(source, input_format)
+            if hint:
+                ctx.warn(hint)
+        _run(route, ctx, source)
         files = _listing(staging)
     if output_format in _FILE_OUTPUTS:
         files = tuple((out.name, size) for _, size in files)

@@ -10,7 +10,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
@@ -81,6 +81,30 @@ def _human(size: int) -> str:
     return str(size)
 
 
+# Filled in from the route registry when help is shown (see _describe_output_formats), so that it
+# names exactly the formats some route writes without importing every route at start-up.
+_OUTPUT_FORMAT_HELP = "Output format (default: by input format)."
+
+
+def _describe_output_formats(command: Any) -> None:
+    from .routes import supported_pairs
+
+    pairs = supported_pairs()
+    listing = "; ".join(f"{src} -> {', '.join(o for i, o in pairs if i == src)}"
+                        for src in sorted({i for i, _ in pairs}))
+    text = f"{_OUTPUT_FORMAT_HELP} Routes: {listing}."
+    for sub in getattr(command, "commands", {}).values():
+        for param in sub.params:
+            if "--output_format" in getattr(param, "opts", ()):
+                param.help = text
+
+
+def _is_usage_error(error: BaseException) -> bool:
+    # The CLI library's own argument errors (click's UsageError, vendored by new typer releases).
+    return any(cls.__name__ == "UsageError" for cls in type(error).__mro__) and hasattr(error,
+                                                                                         "format_message")
+
+
 @app.command()
 def convert(
     input_path: str = typer.Argument(..., help="Model to convert: .h5/.keras file, SavedModel or hub "
@@ -89,8 +113,7 @@ def convert(
     input_format: Optional[str] = typer.Option(None, "--input_format", help="keras, keras_keras, "
                                                "tf_saved_model, tf_hub, tf_frozen_model, onnx, ... "
                                                "Detected from the input when omitted."),
-    output_format: Optional[str] = typer.Option(None, "--output_format", help="tfjs_layers_model or "
-                                                "tfjs_graph_model (default: by input format)."),
+    output_format: Optional[str] = typer.Option(None, "--output_format", help=_OUTPUT_FORMAT_HELP),
     signature_name: Optional[str] = typer.Option(None, "--signature_name", help="SignatureDef key "
                                                  "(default serving_default; TF Hub: default)."),
     saved_model_tags: str = typer.Option("serve", "--saved_model_tags", help="Comma-separated "
@@ -124,6 +147,11 @@ def convert(
                                      help="Accepted for compatibility; no effect."),
     metadata: Optional[str] = typer.Option(None, "--metadata", help="key:path.json[,key2:path2.json] "
                                            "stored in userDefinedMetadata."),
+    max_tensor_bytes: Optional[int] = typer.Option(None, "--max_tensor_bytes", help="Refuse any tensor "
+                                                   "larger than this many bytes (default 2147483648); "
+                                                   "checked before anything is allocated."),
+    strict: bool = typer.Option(False, "--strict/--no-strict", help="Quantization patterns that match "
+                                "no weight are errors instead of warnings."),
 ) -> None:
     """Convert INPUT_PATH into a TensorFlow.js model in OUTPUT_PATH."""
     from .api import convert as run_conversion
@@ -148,6 +176,8 @@ def convert(
         control_flow_v2=control_flow_v2,
         experiments=experiments,
         metadata=parse_metadata(metadata),
+        max_tensor_bytes=max_tensor_bytes,
+        strict=strict,
     )
     if quantization_bytes is not None:
         typer.echo("warning: --quantization_bytes is deprecated; use --quantize_uint8 or --quantize_uint16",
@@ -176,7 +206,11 @@ def main(argv: Optional[list[str]] = None) -> None:
             args.insert(0, "convert")
         elif args and args[0].startswith("-") and args[0] not in ("--help", "-h", "--version", "-v"):
             args.insert(0, "convert")
-        app(args=args, prog_name="tfjsconv", standalone_mode=True)
+        command = typer.main.get_command(app)
+        if any(a in ("--help", "-h") for a in args):
+            _describe_output_formats(command)
+        code = command.main(args=args, prog_name="tfjsconv", standalone_mode=False)
+        sys.exit(code if isinstance(code, int) else 0)
     except ConverterError as error:
         typer.echo(f"tfjsconv: error: {error}", err=True)
         sys.exit(error.exit_code)
@@ -185,9 +219,25 @@ def main(argv: Optional[list[str]] = None) -> None:
     except KeyboardInterrupt:
         typer.echo("tfjsconv: interrupted; nothing was written", err=True)
         sys.exit(130)
-    except Exception as error:  # a bug in tfjsconv: still one line, unless asked for the traceback
-        if os.environ.get("TFJSCONV_DEBUG"):
-            raise
-        typer.echo(f"tfjsconv: internal error: {type(error).__name__}: {error} (nothing was written; "
-                   "set TFJSCONV_DEBUG=1 for a traceback and please report it)", err=True)
-        sys.exit(INTERNAL_ERROR_EXIT)
+    except typer.Abort:  # the CLI library's form of Ctrl-C
+        typer.echo("tfjsconv: interrupted; nothing was written", err=True)
+        sys.exit(130)
+    except Exception as error:
+        if not _is_usage_error(error):
+            _internal_error(error)
+        if type(error).__name__ == "NoArgsIsHelpError":  # bare `tfjsconv`: the message is the help text
+            typer.echo(error.format_message())  # type: ignore[attr-defined]
+        else:
+            message = " ".join(error.format_message().split())  # type: ignore[attr-defined]
+            typer.echo(f"tfjsconv: error: {message} (see tfjsconv convert --help)", err=True)
+        sys.exit(OptionsError.exit_code)
+
+
+def _internal_error(error: Exception) -> None:
+    """A bug in tfjsconv: still one line, unless asked for the traceback."""
+    if os.environ.get("TFJSCONV_DEBUG"):
+        raise error
+    typer.echo(f"tfjsconv: internal error: {type(error).__name__}: {error} (nothing was written; "
+               "set TFJSCONV_DEBUG=1 for a traceback and please report it)", err=True)
+    sys.exit(INTERNAL_ERROR_EXIT)
+

@@ -22,6 +22,7 @@ BOOL_FLAGS = (
     "use_structured_outputs_names",
     "control_flow_v2",
     "experiments",
+    "strict",
 )
 QUANTIZE_FLAGS = ("quantize_float16", "quantize_uint8", "quantize_uint16")
 VALUE_FLAGS = (
@@ -33,6 +34,7 @@ VALUE_FLAGS = (
     "weight_shard_size_bytes",
     "output_node_names",
     "metadata",
+    "max_tensor_bytes",
 )
 _TRUE = ("true", "1", "yes", "on", "t", "y")
 _FALSE = ("false", "0", "no", "off", "f", "n")

@@ -48,7 +48,7 @@ def _looks_like_onnx(path: Path) -> bool:
 
 
 def detect_format(input_path: str) -> str:
-    """Returns one of options.INPUT_FORMATS."""
+    """Returns an input format name (routes.input_formats())."""
     if is_url(input_path):
         return "tf_hub"
     path = Path(input_path)
@@ -92,6 +92,17 @@ def detect_format(input_path: str) -> str:
                          "(truncated or not a Keras model)", input_path)
     raise InputError("cannot tell the model format of this file (not HDF5, zip, GraphDef or ONNX); "
                      "pass --input_format", input_path)
+
+
+def format_hint(input_path: str, detected: str) -> str:
+    """A note on what else the detected input can become ("" when there is nothing to say)."""
+    if detected == "tf_saved_model" and not is_url(input_path):
+        path = Path(input_path)
+        directory = path if path.is_dir() else path.parent
+        if (directory / "keras_metadata.pb").is_file():
+            return ("this SavedModel was written by tf-keras (it has keras_metadata.pb): converted as a "
+                    "graph model; --input_format=keras_saved_model gives a layers model instead")
+    return ""
 
 
 DEFAULT_OUTPUT = {

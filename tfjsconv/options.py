@@ -9,19 +9,8 @@ from .errors import OptionsError
 
 DEFAULT_SHARD_SIZE_BYTES = 4 * 1024 * 1024
 
-INPUT_FORMATS = (
-    "keras",
-    "keras_saved_model",
-    "keras_keras",
-    "tf_saved_model",
-    "tf_hub",
-    "tfjs_layers_model",
-    "tfjs_graph_model",
-    "tf_frozen_model",
-    "onnx",
-)
-OUTPUT_FORMATS = ("keras", "keras_saved_model", "keras_keras", "tfjs_layers_model", "tfjs_graph_model",
-                  "tf_saved_model", "tf_frozen_model")
+# The valid --input_format / --output_format names are those of the registered routes
+# (routes.input_formats() / routes.output_formats()), so no list here can promise a route that is missing.
 
 # A quantization flag is off (None), on for every weight not claimed by another flag (True),
 # or limited to fnmatch patterns over weight names.
@@ -47,6 +36,8 @@ class ConvertOptions:
     control_flow_v2: bool = False
     experiments: bool = False
     metadata: dict[str, object] = field(default_factory=dict)  # already parsed JSON, by key
+    max_tensor_bytes: Optional[int] = None  # None: limits.DEFAULT_MAX_TENSOR_BYTES
+    strict: bool = False  # quantization patterns that match no weight are errors, not warnings
 
     @property
     def shard_size(self) -> int:

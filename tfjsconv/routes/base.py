@@ -70,6 +70,16 @@ def supported_pairs() -> list[tuple[str, str]]:
     return sorted(_ROUTES)
 
 
+def input_formats() -> list[str]:
+    """Every --input_format some route reads."""
+    return sorted({i for i, _ in supported_pairs()})
+
+
+def output_formats() -> list[str]:
+    """Every --output_format some route writes."""
+    return sorted({o for _, o in supported_pairs()})
+
+
 def find_route(input_format: str, output_format: Optional[str]) -> Route:
     _load_routes()
     route = _ROUTES.get((input_format, output_format or ""))

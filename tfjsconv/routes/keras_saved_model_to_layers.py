@@ -48,6 +48,7 @@ def keras_saved_model_to_layers(ctx: RouteContext) -> None:
             shard_size_bytes=options.shard_size,
             quantization=options.quantization_map(),
             metadata=options.metadata,
+            warnings=ctx.warnings,
         )
     except ConverterError as exc:
         if exc.path is None:  # e.g. an int64 weight out of int32 range: name the input directory

@@ -81,6 +81,7 @@ def keras_h5_to_layers(ctx: RouteContext) -> None:
                 shard_size_bytes=options.shard_size,
                 quantization=quantization,
                 metadata=options.metadata,
+                warnings=ctx.warnings,
             )
         except ConverterError as exc:
             if exc.path is None:  # e.g. an int64 weight out of int32 range: name the input file
@@ -114,6 +115,7 @@ def keras_archive_to_layers(ctx: RouteContext) -> None:
                 shard_size_bytes=options.shard_size,
                 quantization=quantization,
                 metadata=options.metadata,
+                warnings=ctx.warnings,
             )
         except ConverterError as exc:
             if exc.path is None:

@@ -117,14 +117,16 @@ def write_layers_model(out_dir: Path, *, keras_version: Optional[str], backend: 
                        split_weights_by_layer: bool = False,
                        shard_size_bytes: int = 4 * 1024 * 1024,
                        quantization: Optional[QuantizationMap] = None,
-                       metadata: Optional[Mapping[str, Any]] = None) -> dict[str, Any]:
+                       metadata: Optional[Mapping[str, Any]] = None,
+                       warnings: Optional[list[str]] = None) -> dict[str, Any]:
     """Writes weight shards and model.json into ``out_dir``; returns the model.json object.
 
-    ``layers`` lists ``(layer name, weights already carrying their tfjs-layers names)`` in model order.
+    ``layers`` lists ``(layer name, weights already carrying their tfjs-layers names)`` in model order;
+    ``warnings`` receives the weights writer's notes (unmatched quantization patterns, lossy values).
     """
     groups = weight_groups(layers, split_weights_by_layer)
     manifest = write_weights(groups, Path(out_dir), shard_size_bytes=shard_size_bytes,
-                             quantization=quantization or None)
+                             quantization=quantization or None, warnings=warnings)
     obj = layers_model_json(keras_version=keras_version, backend=backend, model_config=model_config,
                             training_config=training_config, weights_manifest=manifest, metadata=metadata)
     write_model_json(Path(out_dir), obj)

@@ -132,6 +132,19 @@ def resolve_quantization(names: Sequence[str], quantization: Optional[Quantizati
     return chosen
 
 
+def unmatched_patterns(names: Sequence[str], quantization: Optional[QuantizationMap]
+                       ) -> list[tuple[str, str]]:
+    """(dtype, pattern) of every pattern that matches none of ``names``."""
+    missed: list[tuple[str, str]] = []
+    for qdtype, patterns in (quantization or {}).items():
+        if isinstance(patterns, bool) or patterns is None:
+            continue
+        for pattern in patterns:
+            if not any(fnmatch.fnmatchcase(name, pattern) for name in names):
+                missed.append((qdtype, pattern))
+    return missed
+
+
 def quantize(name: str, data: np.ndarray, qdtype: str, warnings: Optional[list[str]] = None
              ) -> Optional[Quantized]:
     """Quantizes float32 ``data``; None when the weight is better left as float32 (with a warning)."""

@@ -17,9 +17,16 @@ from typing import BinaryIO, Callable, Optional, Union
 
 import numpy as np
 
+from .. import limits
 from ..errors import InputError, OptionsError, OutputError
 from ..ir.weight import Weight
-from .quantize import QuantizationMap, quantize, resolve_quantization, validate_quantization_map
+from .quantize import (
+    QuantizationMap,
+    quantize,
+    resolve_quantization,
+    unmatched_patterns,
+    validate_quantization_map,
+)
 
 DEFAULT_SHARD_SIZE_BYTES = 4 * 1024 * 1024  # the largest file every major browser caches
 _INT32 = np.iinfo(np.int32)
@@ -199,6 +206,7 @@ def write_weights(groups: Sequence[Sequence[Weight]], out_dir: Path,
         raise OptionsError(f"weight shard size must be a positive number of bytes, not {shard_size_bytes!r}")
     validate_quantization_map(quantization)
     _check_names_and_dtypes(groups)
+    _report_unmatched([w.name for group in groups for w in group], quantization, warnings)
     out_dir = Path(out_dir)
     with _writing(out_dir):
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -214,6 +222,21 @@ def write_weights(groups: Sequence[Sequence[Weight]], out_dir: Path,
             raise
         manifest.append({"paths": paths, "weights": entries})
     return manifest
+
+
+def _report_unmatched(names: Sequence[str], quantization: Optional[QuantizationMap],
+                      warnings: Optional[list[str]]) -> None:
+    """A pattern that selects nothing is almost always a typo: say so (an error under --strict)."""
+    missed = unmatched_patterns(names, quantization)
+    if not missed:
+        return
+    listing = ", ".join(f"--quantize_{qdtype}={pattern!r}" for qdtype, pattern in missed)
+    message = (f"quantization pattern(s) matched no weight: {listing}; weight names look like "
+               f"{', '.join(repr(n) for n in list(names)[:3])}")
+    if limits.current().strict:
+        raise OptionsError(message + " (--strict)")
+    if warnings is not None:
+        warnings.append(message)
 
 
 def _check_names_and_dtypes(groups: Sequence[Sequence[Weight]]) -> None:

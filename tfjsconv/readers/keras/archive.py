@@ -5,7 +5,6 @@ private temporary file (h5py needs random access) that disappears when the ``wit
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 import zipfile
@@ -19,7 +18,9 @@ from typing import Any, Optional
 import h5py
 
 from ...errors import InputError
+from ...limits import load_json
 from .h5_guard import check_global_heaps
+from .h5_safety import check_h5_objects
 from .h5_types import H5_ERRORS, H5Layer
 from .v3_weights import read_v3_weights
 
@@ -61,10 +62,7 @@ def _json_member(archive: zipfile.ZipFile, name: str, path: Path) -> Optional[An
         return None
     if info.file_size > _MAX_JSON_BYTES:
         raise InputError(f"{name} in the archive is {info.file_size} bytes, too large for a config", path)
-    try:
-        return json.loads(archive.read(info).decode("utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InputError(f"{name} in the archive is not valid JSON ({exc})", path) from exc
+    return load_json(archive.read(info), f"{name} in the archive", path)
 
 
 def _check_members(config: Any, has_weights: bool, has_npz: bool, path: Path) -> None:
@@ -78,6 +76,21 @@ def _check_members(config: Any, has_weights: bool, has_npz: bool, path: Path) ->
         raise InputError("the archive has no model.weights.h5", path)
 
 
+def _check_names(archive: zipfile.ZipFile, path: Path) -> None:
+    """Refuses members whose names would land outside a directory the archive is extracted into.
+
+    Nothing is extracted by name here, but Keras itself extracts archives, and an archive built to
+    escape is hostile: it is refused as the TF Hub tar reader refuses one.
+    """
+    for info in archive.infolist():
+        name = info.filename
+        parts = name.replace("\\", "/").split("/")
+        drive = len(name) > 1 and name[1] == ":"  # C:/... on Windows
+        if name.startswith(("/", "\\")) or ".." in parts or "\0" in name or drive:
+            raise InputError(f"archive member {name!r} would be extracted outside the archive's directory; "
+                             "refusing a hostile archive", path)
+
+
 @contextmanager
 def _from_zip(path: Path) -> Iterator[tuple[Any, Any, Path]]:
     """(config, metadata, local path of model.weights.h5) of a zipped archive."""
@@ -87,6 +100,7 @@ def _from_zip(path: Path) -> Iterator[tuple[Any, Any, Path]]:
         raise InputError(f"not a readable .keras (zip) archive ({exc})", path) from exc
     with archive, tempfile.TemporaryDirectory(prefix="tfjsconv-keras-") as tmp:
         try:
+            _check_names(archive, path)
             config = _json_member(archive, "config.json", path)
             metadata = _json_member(archive, "metadata.json", path)
             weights = _member(archive, "model.weights.h5", path)
@@ -104,10 +118,7 @@ def _from_zip(path: Path) -> Iterator[tuple[Any, Any, Path]]:
 def _json_file(path: Path, archive: Path) -> Optional[Any]:
     if not path.is_file():
         return None
-    try:
-        return json.loads(path.read_text("utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path.name} in the archive is not valid JSON ({exc})", archive) from exc
+    return load_json(path.read_bytes(), f"{path.name} in the archive", archive)
 
 
 @contextmanager
@@ -131,5 +142,10 @@ def open_keras_archive(path: Path) -> Iterator[KerasArchive]:
             raise InputError(f"model.weights.h5 in the archive is not a readable HDF5 file ({exc})",
                              path) from exc
         with handle:
+            try:
+                check_h5_objects(handle, path)
+            except H5_ERRORS as exc:
+                raise InputError(f"corrupt model.weights.h5 in the archive ({' '.join(str(exc).split())})",
+                                 path) from exc
             version = metadata.get("keras_version") if isinstance(metadata, dict) else None
             yield KerasArchive(path, None if version is None else str(version), config, handle)

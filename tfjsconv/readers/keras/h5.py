@@ -9,7 +9,6 @@ while the weights are written: use ``open_keras_h5`` as a context manager.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,8 +19,9 @@ import h5py
 import numpy as np
 
 from ...errors import InputError
-from ...ir.graph import LazyArray
+from ...limits import load_json
 from .h5_guard import check_global_heaps
+from .h5_safety import check_h5_objects, dataset_array
 from .h5_types import H5_ERRORS, H5Layer, H5Weight
 from .v3_weights import read_v3_weights
 
@@ -87,24 +87,15 @@ def _json_attr(attrs: h5py.AttributeManager, name: str, path: Path) -> Optional[
     if name not in attrs:
         return None
     try:
-        value = json.loads(_text(attrs[name]))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InputError(f"the {name} attribute is not valid JSON ({exc})", path) from exc
+        text = _text(attrs[name])
+    except UnicodeDecodeError as exc:
+        raise InputError(f"the {name} attribute is not valid UTF-8 text ({exc})", path) from None
+    value = load_json(text, f"the {name} attribute", path)
     if value is None:
         return None
     if not isinstance(value, dict):
         raise InputError(f"the {name} attribute is not a JSON object", path)
     return value
-
-
-def _loader(dataset: h5py.Dataset, path: Path, weight: str) -> LazyArray:
-    def load() -> np.ndarray:
-        try:
-            return np.asarray(dataset[()])
-        except H5_ERRORS as exc:  # truncated or corrupt data blocks surface only here
-            raise InputError(f"cannot read weight {weight!r}: {exc}", path) from exc
-
-    return LazyArray(dataset.dtype, dataset.shape, load)
 
 
 def _layer_weights(group: h5py.Group, layer: str, path: Path) -> H5Layer:
@@ -121,7 +112,7 @@ def _layer_weights(group: h5py.Group, layer: str, path: Path) -> H5Layer:
         dataset = layer_group.get(name)
         if not isinstance(dataset, h5py.Dataset):
             raise InputError(f"layer {layer!r} lists weight {name!r} but the file has no such dataset", path)
-        weights.append(H5Weight(name, _loader(dataset, path, name)))
+        weights.append(H5Weight(name, dataset_array(dataset, name, path)))
     return H5Layer(layer, tuple(weights))
 
 
@@ -172,6 +163,7 @@ def open_keras_h5(path: Path) -> Iterator[KerasH5]:
         raise InputError(f"not a readable HDF5 file ({reason})", path) from exc
     try:
         try:
+            check_h5_objects(handle, path)
             model = _read(handle, path)
         except H5_ERRORS as exc:  # damaged metadata deeper in the file
             raise InputError(f"corrupt HDF5 file ({' '.join(str(exc).split())})", path) from exc

@@ -8,13 +8,13 @@ SavedModel object graph, bound to checkpoint keys through the checkpoint's Track
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
 from ...errors import InputError
 from ...ir.graph import LazyArray
+from ...limits import load_json
 from ..tf.bundle import TensorBundle
 from ..tf.saved_model import read_saved_model
 
@@ -127,10 +127,7 @@ def _plain_json(obj: dict[str, Any]) -> Any:
 
 
 def _json(node: MetadataNode, path: Path) -> dict[str, Any]:
-    try:
-        value = json.loads(node.metadata, object_hook=_plain_json)
-    except json.JSONDecodeError:
-        raise InputError(f"metadata of {node.node_path} is not JSON", path) from None
+    value = load_json(node.metadata, f"metadata of {node.node_path}", path, object_hook=_plain_json)
     if not isinstance(value, dict):
         raise InputError(f"metadata of {node.node_path} is not a JSON object", path)
     return value

@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any, Optional
 
 import h5py
-import numpy as np
 
 from ...errors import InputError
 from ...ir.graph import LazyArray
-from .h5_types import H5_ERRORS, H5Layer, H5Weight
+from .h5_safety import dataset_array
+from .h5_types import H5Layer, H5Weight
 
 JsonDict = dict[str, Any]
 
@@ -100,14 +100,7 @@ def _datasets(vars_group: Optional[h5py.Group], path: Path) -> list[h5py.Dataset
 def _lazy(dataset: h5py.Dataset, path: Path, name: str) -> LazyArray:
     if str(dataset.attrs.get("dtype", "")) == "bfloat16":
         raise InputError(f"weight {name!r} is stored as bfloat16, which TF.js has no type for", path)
-
-    def load() -> np.ndarray:
-        try:
-            return np.asarray(dataset[()])
-        except H5_ERRORS as exc:
-            raise InputError(f"cannot read weight {name!r}: {exc}", path) from exc
-
-    return LazyArray(dataset.dtype, dataset.shape, load)
+    return dataset_array(dataset, name, path)
 
 
 def _vars(group: h5py.Group) -> Optional[h5py.Group]:

@@ -16,6 +16,7 @@ import numpy as np
 
 from ...errors import InputError, UnsupportedError
 from ...ir.types import DType, FuncAttr, Shape
+from ...limits import check_tensor
 
 # TensorProto typed field per dtype (FORMATS §1.4); half/bfloat16 travel as int bit patterns.
 _INT_VAL = (DType.INT32, DType.INT16, DType.INT8, DType.UINT8, DType.UINT16, DType.QINT8, DType.QUINT8,
@@ -65,24 +66,28 @@ def _bfloat16_to_float32(bits: np.ndarray) -> np.ndarray:
 
 
 def tensor_to_array(proto: Any, where: str = "") -> np.ndarray:
-    """A TensorProto as a numpy array (strings: object array of bytes; bfloat16 -> float32)."""
+    """A TensorProto as a numpy array (strings: object array of bytes; bfloat16 -> float32).
+
+    The declared size is checked (limits.py) before anything is allocated: a TensorProto may declare
+    any shape and store a single value that TensorFlow repeats.
+    """
     dtype = dtype_of(proto.dtype, where)
     shape = tuple(int(d.size) for d in proto.tensor_shape.dim)
     if any(d < 0 for d in shape):
         raise InputError(f"{where}: constant tensor with unknown dimension {list(shape)}")
-    count = int(np.prod(shape, dtype=np.int64)) if shape else 1
     if dtype in (DType.RESOURCE, DType.VARIANT):
         raise UnsupportedError(f"{where}: constant of type {dtype.tf_name} cannot be converted")
+    what = f"{where}: constant".lstrip(": ")
     if dtype == DType.STRING:
-        values = list(proto.string_val)
-        flat = _fill(values, count, b"")
+        count = check_tensor(shape, 8, what)  # one object pointer per element, before any bytes
         out = np.empty(count, dtype=object)
-        out[:] = flat
+        _fill_into(out, list(proto.string_val), b"")
         return out.reshape(shape)
     np_dtype = _numpy_dtype(dtype)
+    width = 2 if dtype == DType.BFLOAT16 else np_dtype.itemsize  # stored bytes per element
+    count = check_tensor(shape, 4 if dtype == DType.BFLOAT16 else width, what)  # bfloat16 -> float32
     if proto.tensor_content:
         raw = bytes(proto.tensor_content)
-        width = 2 if dtype == DType.BFLOAT16 else np_dtype.itemsize
         if len(raw) != count * width:
             raise InputError(f"{where}: tensor_content holds {len(raw)} bytes, expected {count * width}")
         array = np.frombuffer(raw, dtype=np_dtype.newbyteorder("<")).astype(np_dtype).reshape(shape)
@@ -90,23 +95,41 @@ def tensor_to_array(proto: Any, where: str = "") -> np.ndarray:
     field = _FIELD_OF.get(dtype)
     if field is None:
         raise UnsupportedError(f"{where}: constant of type {dtype.tf_name} cannot be converted")
-    values = list(getattr(proto, field))
+    values = getattr(proto, field)
     if dtype in (DType.HALF, DType.BFLOAT16):
-        bits = np.array(_fill(values, count, 0), dtype=np.uint16).reshape(shape)
+        bits = np.empty(count, dtype=np.uint16)
+        _fill_into(bits, np.asarray(values, dtype=np.int64).astype(np.uint16), 0)
+        bits = bits.reshape(shape)
         return _bfloat16_to_float32(bits) if dtype == DType.BFLOAT16 else bits.view(np.float16)
     if dtype in (DType.COMPLEX64, DType.COMPLEX128):
-        pairs = [complex(values[i], values[i + 1]) for i in range(0, len(values) - 1, 2)]
-        return np.array(_fill(pairs, count, 0j), dtype=np_dtype).reshape(shape)
-    return np.array(_fill(values, count, 0), dtype=np_dtype).reshape(shape)
+        flat = np.asarray(values, dtype=np.float64)
+        pairs = flat[: len(flat) // 2 * 2].reshape(-1, 2)
+        out = np.empty(count, dtype=np_dtype)
+        _fill_into(out, pairs[:, 0] + 1j * pairs[:, 1], 0)
+        return out.reshape(shape)
+    out = np.empty(count, dtype=np_dtype)
+    if np_dtype.kind in "iu":
+        # Wider ints than the element type wrap as TensorFlow's static_cast does.
+        source: Any = np.asarray(values, dtype=np.uint64 if np_dtype == np.uint64 else np.int64)
+        source = source.astype(np_dtype)
+    else:
+        source = np.asarray(values, dtype=np_dtype)
+    _fill_into(out, source, 0)
+    return out.reshape(shape)
 
 
-def _fill(values: list[Any], count: int, zero: Any) -> list[Any]:
+def _fill_into(out: np.ndarray, values: Any, zero: Any) -> None:
     """TF's rule: fewer values than elements -> the last value repeats; none at all -> zeros."""
-    if not values:
-        return [zero] * count
-    if len(values) >= count:
-        return values[:count]
-    return values + [values[-1]] * (count - len(values))
+    count = len(out)
+    given = len(values)
+    if given == 0:
+        out[:] = zero
+        return
+    if given >= count:
+        out[:] = values[:count]
+        return
+    out[:given] = values
+    out[given:] = values[-1]
 
 
 def _func(proto: Any, where: str) -> FuncAttr:

@@ -15,7 +15,6 @@ on demand (``Weight.data`` is a ``LazyArray``), so re-writing a model holds one 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -25,6 +24,7 @@ import numpy as np
 from ...errors import InputError
 from ...ir.graph import LazyArray
 from ...ir.weight import Weight
+from ...limits import load_json
 
 MODEL_JSON = "model.json"
 
@@ -265,11 +265,10 @@ def read_tfjs_layers_model(path: Path) -> TfjsLayersModel:
     """Parses model.json (a file or a directory holding one) and checks that every shard is there."""
     where = model_json_path(path)
     try:
-        document = json.loads(where.read_text(encoding="utf-8"))
+        raw = where.read_bytes()
     except OSError as exc:
         raise InputError(f"cannot read model.json: {exc.strerror or exc}", where) from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InputError(f"model.json is not valid JSON ({exc})", where) from None
+    document = load_json(raw, "model.json", where)
     if not isinstance(document, dict):
         raise InputError("model.json is not a JSON object", where)
     if document.get("format", "layers-model") != "layers-model":

@@ -1,0 +1,126 @@
+"""What an HDF5 input may point at, and how much a dataset may cost, checked before anything is read.
+
+HDF5 can make a file read other files: external links (``h5py.ExternalLink``), datasets whose raw
+data lives in external files (``external=`` storage), virtual datasets mapping other files' data, and
+soft links whose path runs through one of those.  A Keras file never needs any of them, and in a
+conversion service following them would copy whatever HDF5 file the process can read into the
+output, so ``check_h5_objects`` refuses them all by walking every link of the file once, without
+following any.
+
+``dataset_array`` turns a dataset into a lazily read array after checking its declared size against
+the bytes the file stores for it and against ``--max_tensor_bytes`` (limits.py).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import h5py
+import numpy as np
+
+from ...errors import InputError
+from ...ir.graph import LazyArray
+from ...limits import check_tensor
+from .h5_types import H5_ERRORS
+
+_LEAVES = "reads data from another file, which tfjsconv never follows"
+
+
+def _soft_target_problem(handle: h5py.File, base: h5py.Group, target: str) -> Optional[str]:
+    """Why a soft link's target path leaves the file (through an external link), or None."""
+    parts = [p for p in target.split("/") if p and p != "."]
+    group: h5py.Group = handle if target.startswith("/") else base
+    for i, part in enumerate(parts):
+        try:
+            link = group.get(part, getlink=True)
+        except H5_ERRORS:
+            return None  # dangling: reading it fails on its own, inside the file
+        if isinstance(link, h5py.ExternalLink):
+            return f"runs through the external link {'/'.join(parts[:i + 1])!r}"
+        if isinstance(link, h5py.SoftLink) or link is None:
+            return None  # chains of soft links are resolved (and bounded) by HDF5 inside the file
+        try:
+            nxt = group.get(part)
+        except H5_ERRORS:
+            return None
+        if not isinstance(nxt, h5py.Group):
+            return None
+        group = nxt
+    return None
+
+
+def _dataset_problem(dataset: h5py.Dataset) -> Optional[str]:
+    if dataset.is_virtual:
+        return f"is a virtual dataset, which {_LEAVES}"
+    if dataset.external:
+        files = ", ".join(repr(entry[0]) for entry in dataset.external)
+        return f"stores its data in external file(s) {files}, which tfjsconv never reads"
+    return None
+
+
+def check_h5_objects(handle: h5py.File, path: Path) -> None:
+    """Refuses external links, soft links through them, and external or virtual datasets."""
+    seen: set[h5py.h5o.ObjectID] = set()
+    stack: list[h5py.Group] = [handle]
+    while stack:
+        group = stack.pop()
+        if group.id in seen:
+            continue  # a group hard-linked twice (or into itself) is walked once
+        seen.add(group.id)
+        for name in group:
+            where = f"{group.name.rstrip('/')}/{name}"
+            link = group.get(name, getlink=True)
+            if isinstance(link, h5py.ExternalLink):
+                raise InputError(f"HDF5 object {where!r} is an external link to {link.filename!r} "
+                                 f"({link.path}); tfjsconv never follows links into other files", path)
+            if isinstance(link, h5py.SoftLink):
+                problem = _soft_target_problem(handle, group, link.path)
+                if problem:
+                    raise InputError(f"HDF5 soft link {where!r} -> {link.path!r} {problem}; tfjsconv never "
+                                     "follows links into other files", path)
+                continue  # its target is walked where it is hard-linked
+            if not isinstance(link, h5py.HardLink):
+                raise InputError(f"HDF5 object {where!r} is a user-defined link, which tfjsconv does "
+                                 "not follow", path)
+            obj = group.get(name)
+            if isinstance(obj, h5py.Group):
+                stack.append(obj)
+            elif isinstance(obj, h5py.Dataset):
+                problem = _dataset_problem(obj)
+                if problem:
+                    raise InputError(f"HDF5 dataset {where!r} {problem}", path)
+
+
+def stored_bytes(dataset: h5py.Dataset) -> Optional[int]:
+    """Bytes the file holds for the dataset's values; None when a filter (compression) stores fewer."""
+    plist = dataset.id.get_create_plist()
+    layout = plist.get_layout()
+    if layout == h5py.h5d.CHUNKED and plist.get_nfilters() > 0:
+        return None
+    stored = int(dataset.id.get_storage_size())
+    if layout == h5py.h5d.CONTIGUOUS:
+        offset = dataset.id.get_offset()  # None while no storage is allocated
+        if offset is None:
+            return 0
+        stored = min(stored, max(int(dataset.file.id.get_filesize()) - int(offset), 0))
+    return stored
+
+
+def dataset_array(dataset: h5py.Dataset, name: str, path: Path) -> LazyArray:
+    """The dataset as a LazyArray, after checking its declared size (see the module docstring)."""
+    dtype = dataset.dtype
+    shape = tuple(int(d) for d in (dataset.shape or ()))
+    if dataset.shape is None:  # a null dataspace holds no value at all
+        raise InputError(f"weight {name!r} has no value (an HDF5 null dataspace)", path)
+    itemsize = dtype.itemsize if dtype.kind != "O" else 16  # variable-length: a (pointer, length) each
+    check_tensor(shape, itemsize, f"weight {name!r}", path,
+                 available=None if dtype.kind == "O" else stored_bytes(dataset))
+
+    def load() -> np.ndarray:
+        try:
+            return np.asarray(dataset[()])
+        except H5_ERRORS as exc:  # truncated or corrupt data blocks surface only here
+            raise InputError(f"cannot read weight {name!r}: {' '.join(str(exc).split())}", path) from exc
+
+    return LazyArray(dtype, shape, load)
