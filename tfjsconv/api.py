@@ -131,7 +131,7 @@ def convert(input_path: Union[str, Path], output_dir: Union[str, Path], **option
     if not is_url(source) and Path(source).resolve() == out.resolve():
         raise OutputError("the output directory is the input itself; choose another output path", out)
     place = atomic_output_file if output_format in _FILE_OUTPUTS else atomic_output_dir
-    limits = Limits(opts.max_tensor_bytes or DEFAULT_MAX_TENSOR_BYTES, opts.strict)
+    limits = Limits(max_tensor_bytes=opts.max_tensor_bytes or DEFAULT_MAX_TENSOR_BYTES, strict=opts.strict)
     with applied(limits), place(out) as staging:
         ctx = RouteContext(Path(source) if not is_url(source) else Path(), staging, opts, source=source)
         if detected:

@@ -26,8 +26,9 @@ from .errors import InputError
 DEFAULT_MAX_TENSOR_BYTES = 2 * 1024 ** 3
 # Deeper than any real Keras config or SavedModel function nesting, far below Python's recursion limit.
 MAX_NESTING = 100
-# Nodes a graph may grow to while function calls are inlined (a call tree can multiply its size).
-MAX_GRAPH_NODES = 2_000_000
+# Nodes a graph may hold once function calls are inlined (a call tree can multiply its size).  Real
+# models have thousands to tens of thousands; every node costs about 3 kB while converting.
+DEFAULT_MAX_GRAPH_NODES = 500_000
 
 PathLike = Union[str, Path, None]
 
@@ -35,6 +36,7 @@ PathLike = Union[str, Path, None]
 @dataclass(frozen=True)
 class Limits:
     max_tensor_bytes: int = DEFAULT_MAX_TENSOR_BYTES
+    max_graph_nodes: int = DEFAULT_MAX_GRAPH_NODES
     strict: bool = False  # warnings that point at a user mistake (unmatched patterns) become errors
 
 
@@ -93,6 +95,12 @@ def check_tensor(shape: Iterable[Any], itemsize: int, what: str, path: PathLike 
         raise InputError(f"{what} declares {count} elements ({nbytes} bytes) but only {available} bytes "
                          "are stored", path)
     return count
+
+
+def check_graph_nodes(count: int, what: str, path: PathLike = None) -> None:
+    cap = current().max_graph_nodes
+    if count > cap:
+        raise InputError(f"{what} has more than {cap} nodes; tfjsconv refuses graphs that large", path)
 
 
 def check_nesting(obj: Any, what: str, path: PathLike = None, limit: int = MAX_NESTING) -> None:

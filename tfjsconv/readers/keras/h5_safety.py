@@ -13,6 +13,7 @@ the bytes the file stores for it and against ``--max_tensor_bytes`` (limits.py).
 
 from __future__ import annotations
 
+from collections import deque
 from pathlib import Path
 from typing import Optional
 
@@ -61,13 +62,17 @@ def _dataset_problem(dataset: h5py.Dataset) -> Optional[str]:
 
 def check_h5_objects(handle: h5py.File, path: Path) -> None:
     """Refuses external links, soft links through them, and external or virtual datasets."""
-    seen: set[h5py.h5o.ObjectID] = set()
-    stack: list[h5py.Group] = [handle]
-    while stack:
-        group = stack.pop()
-        if group.id in seen:
+    seen: set[int] = set()
+    queue: deque[h5py.Group] = deque([handle["/"]])
+    while queue:  # breadth first: of two problems, the one nearer the root is named
+        group = queue.popleft()
+        try:
+            key = int(h5py.h5o.get_info(group.id).addr)  # the same for every hard link to the group
+        except (TypeError, *H5_ERRORS):  # the object header is damaged
+            raise InputError(f"corrupt HDF5 file: cannot identify the group {group.name!r}", path) from None
+        if key in seen:
             continue  # a group hard-linked twice (or into itself) is walked once
-        seen.add(group.id)
+        seen.add(key)
         for name in group:
             where = f"{group.name.rstrip('/')}/{name}"
             link = group.get(name, getlink=True)
@@ -85,7 +90,7 @@ def check_h5_objects(handle: h5py.File, path: Path) -> None:
                                  "not follow", path)
             obj = group.get(name)
             if isinstance(obj, h5py.Group):
-                stack.append(obj)
+                queue.append(obj)
             elif isinstance(obj, h5py.Dataset):
                 problem = _dataset_problem(obj)
                 if problem:

@@ -20,6 +20,7 @@ import numpy as np
 from ...errors import InputError, UnsupportedError, UnsupportedOpsError
 from ...ir.graph import Graph, LazyArray, Value
 from ...ir.types import Shape
+from ...limits import check_graph_nodes
 from .ops import OnnxContext, OnnxNode, lookup
 from .ops.onnx_types import onnx_dtype
 
@@ -161,6 +162,7 @@ def _inferred_shapes(model: Any) -> dict[str, tuple[Optional[int], ...]]:
 def load_onnx_graph(path: Path) -> Graph:
     path = Path(path)
     model = load_model_proto(path)
+    check_graph_nodes(len(model.graph.node), "the ONNX graph", path)
     opset = _opset(model)
     _check_ops(model, opset, path)
     graph = Graph(name=tf_name(model.graph.name or "onnx_graph"))

@@ -20,6 +20,7 @@ import numpy as np
 from ...errors import InputError, UnsupportedError
 from ...ir.graph import Graph, Node
 from ...ir.types import DType, FuncAttr, Shape
+from ...limits import check_graph_nodes, current
 from .attr_values import node_attrs, split_tensor_name
 from .opdefs import OpDefs
 
@@ -31,6 +32,43 @@ class FunctionLibrary:
     def __init__(self, functions: Iterable[Any], opdefs: OpDefs) -> None:
         self.functions: dict[str, Any] = {f.signature.name: f for f in functions}
         self.opdefs = opdefs
+        self._sizes: dict[str, int] = {}
+
+    def _callee_name(self, node_def: Any) -> Optional[str]:
+        if node_def.op in CALL_OPS and "f" in node_def.attr:
+            return str(node_def.attr["f"].func.name)
+        return node_def.op if node_def.op in self.functions else None
+
+    def inlined_size(self, name: str, depth: int = 0) -> int:
+        """Nodes the body of ``name`` becomes once every call in it is inlined (memoized).
+
+        A function that calls another twice at every level doubles per level: 40 levels of a few
+        bytes each would inline to 2^40 nodes.  Sizes are known before anything is copied, so such
+        a library is refused at once; a call cycle is refused at the depth limit.
+        """
+        known = self._sizes.get(name)
+        if known is not None:
+            return known
+        if depth > _MAX_DEPTH:
+            raise UnsupportedError(f"function {name} nests calls more than {_MAX_DEPTH} deep "
+                                   "(recursive functions cannot be inlined)")
+        fdef = self.functions.get(name)
+        total = 0
+        for nd in fdef.node_def if fdef is not None else ():
+            callee = self._callee_name(nd)
+            total += 1 if callee is None or callee not in self.functions else self.inlined_size(callee,
+                                                                                               depth + 1)
+            if total > current().max_graph_nodes:
+                break  # already too big: the caller refuses it
+        self._sizes[name] = total
+        return total
+
+    def check_inlined_size(self, node_defs: Sequence[Any], what: str) -> None:
+        total = 0
+        for nd in node_defs:
+            callee = self._callee_name(nd)
+            total += 1 if callee is None or callee not in self.functions else self.inlined_size(callee)
+            check_graph_nodes(total, f"{what} (with its function calls inlined)")
 
     def callee(self, node_def: Any) -> Optional[tuple[Any, dict[str, Any]]]:
         """(FunctionDef, instantiation attrs as AttrValue protos) when ``node_def`` is a call."""
@@ -55,6 +93,7 @@ class FunctionLibrary:
         """
         out: list[Any] = []
         call_outputs: dict[str, list[str]] = {}
+        self.check_inlined_size(node_defs, "the graph")
         calls = {nd.name for nd in node_defs if self.callee(nd) is not None}
         if not calls:  # nothing to inline (frozen graphs): skip copying the (maybe large) NodeDefs
             return list(node_defs)
@@ -189,6 +228,7 @@ class FunctionLibrary:
         fdef = self.functions.get(name)
         if fdef is None:
             raise InputError(f"function {name!r} is referenced but not defined in the library")
+        check_graph_nodes(self.inlined_size(name), f"function {name} (with its calls inlined)")
         placeholders = []
         bindings = []
         for arg in fdef.signature.input_arg:

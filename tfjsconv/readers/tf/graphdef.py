@@ -15,6 +15,7 @@ from google.protobuf.message import DecodeError
 from ..._proto import graph_pb2
 from ...errors import InputError, OptionsError
 from ...ir.graph import Graph
+from ...limits import check_graph_nodes
 from .attr_values import split_tensor_name
 from .freeze import expand_training_batch_norms
 from .functions import FunctionLibrary, keep_tensor_list_writes
@@ -37,6 +38,7 @@ def read_graph_def(path: Path) -> graph_pb2.GraphDef:
         raise InputError("not a GraphDef protobuf (cannot parse)", path) from None
     if not graph_def.node:
         raise InputError("the GraphDef has no nodes", path)
+    check_graph_nodes(len(graph_def.node), "the GraphDef", path)
     return graph_def
 
 

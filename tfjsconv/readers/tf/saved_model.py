@@ -20,6 +20,7 @@ from ..._proto import meta_graph_pb2, node_def_pb2, saved_model_pb2
 from ...errors import InputError
 from ...ir.graph import Graph, Node, Value
 from ...ir.types import FuncAttr
+from ...limits import check_graph_nodes
 from .attr_values import dtype_of, shape_from_proto, split_tensor_name
 from .bundle import TensorBundle
 from .freeze import expand_training_batch_norms, freeze_variables, tf1_variable_keys, tf2_variable_keys
@@ -287,6 +288,7 @@ def load_saved_model(directory: Path, tags: set[str], signature_name: str) -> Lo
     directory = Path(directory)
     model = read_saved_model(directory)
     meta = select_meta_graph(model, tags, directory)
+    check_graph_nodes(len(meta.graph_def.node), "the MetaGraph's GraphDef", directory)
     signature = select_signature(meta, signature_name, directory)
     loader = _Loader(directory, meta)
     # Inputs are roots too: a signature input nothing reads must still exist to be fed.
