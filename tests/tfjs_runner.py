@@ -320,6 +320,7 @@ class Run:
     outputs: list[tuple[str, np.ndarray]]
     times_ms: list[float]
     execute: str  # "execute" or "executeAsync": the call the timed runs used
+    inner: int  # inferences averaged per timed sample
     info: dict[str, Any]
 
 
@@ -357,10 +358,13 @@ class TfjsRunner:
         runs: int = 0,
         warmup: int = 1,
         inner: int = 1,
+        sample_ms: float = 0.0,
+        warmup_ms: float = 0.0,
     ) -> Run:
         """Loads and runs a model; with ``runs`` > 0 (graph models) first times that many samples
         after ``warmup`` untimed inferences.  A sample is the mean of ``inner`` inferences, each
-        waiting for all output values."""
+        waiting for all output values; ``sample_ms`` raises ``inner`` until a sample lasts that long;
+        the warm-up lasts at least ``warmup_ms``."""
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
         if backend not in self.backends:
@@ -377,7 +381,8 @@ class TfjsRunner:
             request["outputs"] = list(outputs)
         if runs:
             request["timing"] = {"runs": int(runs), "warmup": max(1, int(warmup)),
-                                 "inner": max(1, int(inner))}
+                                 "inner": max(1, int(inner)), "sample_ms": float(sample_ms),
+                                 "warmup_ms": float(warmup_ms)}
         http_errors_before = len(self.server.errors)
         start = time.perf_counter()
         answer = self.node.request(request, timeout=self.timeout)
@@ -399,7 +404,7 @@ class TfjsRunner:
             )
         named = [(spec["name"], decode_tensor(spec)) for spec in answer["outputs"]]
         return Run(named, [float(t) for t in answer.get("times_ms", [])], str(answer.get("execute", "")),
-                   dict(answer.get("info") or {}))
+                   int(answer.get("inner", 0)), dict(answer.get("info") or {}))
 
     def run_named(
         self,

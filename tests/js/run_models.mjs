@@ -133,16 +133,27 @@ async function timeRuns(model, feed, names, timing) {
     sync = false;
     await inferOnce(model, feed, names, false);
   }
-  for (let i = 1; i < (timing.warmup || 1); i++) await inferOnce(model, feed, names, sync);
-  // Each sample averages `inner` inferences: a browser's clock ticks in 0.1 ms steps.
-  const inner = Math.max(1, timing.inner || 1);
+  // Warm-up: at least `warmup` inferences and `warmup_ms` of them (JIT, shader compiles, caches).
+  const warmStart = performance.now();
+  for (let i = 1; i < (timing.warmup || 1) || performance.now() - warmStart < (timing.warmup_ms || 0); i++) {
+    await inferOnce(model, feed, names, sync);
+  }
+  // Each sample averages `inner` inferences: a browser's clock ticks in 0.1 ms steps.  With
+  // `sample_ms`, inner is chosen so that one sample lasts about that long.
+  let inner = Math.max(1, timing.inner || 1);
+  if (timing.sample_ms) {
+    const start = performance.now();
+    await inferOnce(model, feed, names, sync);
+    const once = Math.max(performance.now() - start, 0.01);
+    inner = Math.min(1000, Math.max(inner, Math.ceil(timing.sample_ms / once)));
+  }
   const times = [];
   for (let i = 0; i < timing.runs; i++) {
     const start = performance.now();
     for (let j = 0; j < inner; j++) await inferOnce(model, feed, names, sync);
     times.push((performance.now() - start) / inner);
   }
-  return { times_ms: times, execute: sync ? 'execute' : 'executeAsync' };
+  return { times_ms: times, inner, execute: sync ? 'execute' : 'executeAsync' };
 }
 
 async function runGraph(url, inputs, specs, outputNames, timing) {

@@ -1,0 +1,330 @@
+"""Graph quality against the official converter: node count, op histogram, TF.js inference time.
+
+    python benchmarks/graph_quality.py [--official-env /work/official-env] [--models /work/bench-models]
+        [--runs 20] [--backends cpu,wasm,webgl] [--only NAME ...] [--markdown FILE]
+
+For every graph fixture (fixtures/models, TF and ONNX sources) and every large model under
+``--models`` (built by ``fixtures/generate/bench_models.py``: MobileNetV2, ResNet50, EfficientNetB0,
+a small Transformer encoder), converts the model with tfjsconv and, given ``--official-env`` (a venv
+holding the official ``tensorflowjs_converter``), with the official converter too.  Both outputs are
+then measured in the same run, alternating between them:
+
+* node count (graph + function bodies) and op histogram;
+* TF.js 4.22 inference median over ``--runs`` samples per round (after a warm-up round, three
+  recorded rounds, order swapped each time) on
+  cpu and wasm in Node and on webgl in headless Chromium (SwiftShader); a sample is the mean of
+  enough inferences to last ``--sample-ms`` (a browser clock ticks in 0.1 ms), each inference
+  waiting for its output values;
+* whether the outputs match the framework's (expected.npz): rtol = atol = 1e-4 on cpu and wasm,
+  1e-3 on webgl (its GLSL transcendental built-ins, see tests/e2e/test_browser.py), plus the max
+  absolute error.
+
+``--markdown`` writes the same tables as Markdown (the section committed to benchmarks/RESULTS.md).
+The official converter reads only TF sources: ONNX fixtures have no official column.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+
+from browser_runner import BrowserRunner  # noqa: E402
+from e2e.fixture_cases import FixtureCase, Tolerance, compare_outputs, discover_cases, load_spec  # noqa: E402
+from tfjs_runner import TfjsRunner  # noqa: E402
+
+NODE_BACKENDS = ("cpu", "wasm")
+OFFICIAL_FORMATS = {"tf_saved_model", "tf_frozen_model", "tf_hub"}
+SIDES = ("ours", "official")
+
+
+@dataclass
+class Measured:
+    nodes: int = 0
+    histogram: Counter = field(default_factory=Counter)
+    median_ms: dict[str, float] = field(default_factory=dict)
+    max_err: dict[str, float] = field(default_factory=dict)
+    ok: dict[str, bool] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)  # backend (or "convert") -> message
+    times: dict[str, list[float]] = field(default_factory=dict)
+
+
+@dataclass
+class Row:
+    case: FixtureCase
+    large: bool
+    sides: dict[str, Measured] = field(default_factory=dict)
+
+
+def histogram(model_dir: Path) -> Counter:
+    model = json.loads((model_dir / "model.json").read_text(encoding="utf-8"))
+    topology = model["modelTopology"]
+    counts = Counter(node["op"] for node in topology.get("node", []))
+    for function in (topology.get("library") or {}).get("function", []):
+        counts.update(node["op"] for node in function.get("nodeDef", []))
+    return counts
+
+
+def convert_ours(case: FixtureCase, out: Path) -> None:
+    import tfjsconv
+
+    tfjsconv.convert(str(case.source), str(out), **case.convert_options())
+
+
+def convert_official(case: FixtureCase, out: Path, env: Path) -> None:
+    options = case.convert_options()
+    cmd = [str(env / "bin" / "tensorflowjs_converter"), f"--input_format={options['input_format']}",
+           "--output_format=tfjs_graph_model"]
+    for key in ("output_node_names", "signature_name", "saved_model_tags"):
+        if options.get(key):
+            cmd.append(f"--{key}={options[key]}")
+    cmd += [str(case.source), str(out)]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if proc.returncode != 0 or not (out / "model.json").is_file():
+        lines = [ln for ln in (proc.stderr + proc.stdout).splitlines() if ln.strip()]
+        raise RuntimeError(lines[-1] if lines else f"exit code {proc.returncode}")
+
+
+def _max_err(actual: list[np.ndarray], expected: list[tuple[str, np.ndarray]]) -> float:
+    worst = 0.0
+    for got, (_, want) in zip(actual, expected):
+        if want.dtype.kind in "fc" and want.size and got.shape == want.shape:
+            worst = max(worst, float(np.max(np.abs(got.astype(np.complex128) - want))))
+    return worst
+
+
+def measure(runner: TfjsRunner, backend: str, model_dir: Path, case: FixtureCase, side: Measured,
+            args: argparse.Namespace, record: bool = True) -> None:
+    if backend in side.errors:
+        return
+    tolerance = case.tolerance
+    if backend == "webgl":
+        tolerance = Tolerance(max(tolerance.rtol, 1e-3), max(tolerance.atol, 1e-3),
+                              tolerance.atol_range_fraction)
+    expected = case.expected()
+    try:
+        run = runner.execute(model_dir, "graph", case.inputs(), list(case.spec["outputs"]), backend=backend,
+                             label=case.case_id, runs=args.runs, warmup=args.warmup, sample_ms=args.sample_ms,
+                             warmup_ms=args.warmup_ms)
+    except AssertionError as exc:
+        first = next((ln for ln in str(exc).splitlines() if "failed on" in ln), str(exc).splitlines()[0])
+        side.errors[backend] = first.split(": ", 1)[-1][:200]
+        return
+    actual = [array for _, array in run.outputs]
+    if not record:
+        return
+    side.times.setdefault(backend, []).extend(run.times_ms)
+    side.median_ms[backend] = statistics.median(side.times[backend])
+    side.max_err[backend] = max(side.max_err.get(backend, 0.0), _max_err(actual, expected))
+    try:
+        compare_outputs(actual, expected, tolerance, case.case_id)
+        side.ok.setdefault(backend, True)
+    except AssertionError:
+        side.ok[backend] = False
+
+
+def large_cases(models: Optional[Path]) -> list[FixtureCase]:
+    found: list[FixtureCase] = []
+    if models is None or not models.is_dir():
+        return found
+    for spec_path in sorted(models.glob("*/fixture.json")):
+        spec = load_spec(spec_path.parent)
+        found.append(FixtureCase(spec_path.parent.name, spec_path.parent, spec, {}, spec_path.parent.name,
+                                 Tolerance(float(spec.get("rtol", 1e-4)), float(spec.get("atol", 1e-4)))))
+    return found
+
+
+# ----- reporting ------------------------------------------------------------------------------------
+
+def _cell_ms(side: Optional[Measured], backend: str) -> str:
+    if side is None:
+        return "n/a"
+    if backend in side.errors:
+        return "fails"
+    if backend not in side.median_ms:
+        return "-"
+    mark = "" if side.ok.get(backend, False) else " (wrong)"
+    value = side.median_ms[backend]
+    return (f"{value:.3f}" if value < 10 else f"{value:.1f}") + mark
+
+
+def table_lines(rows: list[Row], backends: list[str]) -> list[str]:
+    head = ["model", "nodes ours", "nodes official"]
+    for backend in backends:
+        head += [f"{backend} ms ours", f"{backend} ms official"]
+    head += ["max err ours", "max err official"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row in rows:
+        ours, official = row.sides.get("ours"), row.sides.get("official")
+        name = f"**{row.case.case_id}**" if row.large else row.case.case_id
+        cells = [name]
+        for side in (ours, official):
+            if side is None:
+                cells.append("n/a")
+            elif "convert" in side.errors:
+                cells.append("fails")
+            else:
+                cells.append(str(side.nodes))
+        for backend in backends:
+            cells += [_cell_ms(ours, backend), _cell_ms(official, backend)]
+        for side in (ours, official):
+            errs = [] if side is None else [side.max_err[b] for b in ("cpu", "wasm") if b in side.max_err]
+            cells.append(f"{max(errs):.1e}" if errs else "n/a")
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def histogram_lines(rows: list[Row]) -> list[str]:
+    lines = []
+    for row in rows:
+        ours, official = row.sides.get("ours"), row.sides.get("official")
+        if ours is None or "convert" in ours.errors:
+            continue
+        if official is None or "convert" in official.errors:
+            hist = ", ".join(f"{op} {n}" for op, n in sorted(ours.histogram.items()))
+            lines.append(f"- {row.case.case_id}: {hist}")
+            continue
+        ops = sorted(set(ours.histogram) | set(official.histogram))
+        diff = [f"{op} {ours.histogram[op]}/{official.histogram[op]}" for op in ops
+                if ours.histogram[op] != official.histogram[op]]
+        same = sum(ours.histogram[op] for op in ops if ours.histogram[op] == official.histogram[op])
+        lines.append(f"- {row.case.case_id}: " + (", ".join(diff) or "identical") + f" (+{same} same)")
+    return lines
+
+
+def error_lines(rows: list[Row]) -> list[str]:
+    lines = []
+    for row in rows:
+        for name, side in row.sides.items():
+            for where, message in sorted(side.errors.items()):
+                lines.append(f"- {row.case.case_id}, {name}, {where}: {message}")
+    return lines
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    node = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip()
+    system = f"{platform.system()} {platform.release()}"
+    return f"{cpu}, {os.cpu_count()} cores, {system}, node {node}, TF.js 4.22.0"
+
+
+# ----- driver ---------------------------------------------------------------------------------------
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--official-env", type=Path, default=None, help="venv with tensorflowjs_converter")
+    parser.add_argument("--models", type=Path, default=Path("/work/bench-models"),
+                        help="large models from fixtures/generate/bench_models.py")
+    parser.add_argument("--runs", type=int, default=20, help="timed samples per round (>= 20)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="recorded rounds (after one warm-up round), ours/official order swapped each")
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--sample-ms", type=float, default=5.0, help="least duration of one timed sample")
+    parser.add_argument("--warmup-ms", type=float, default=500.0, help="least warm-up time per model load")
+    parser.add_argument("--backends", default="cpu,wasm,webgl")
+    parser.add_argument("--only", nargs="*", help="case ids to run (default: all)")
+    parser.add_argument("--no-fixtures", action="store_true", help="only the large models")
+    parser.add_argument("--markdown", type=Path, help="also write the tables as Markdown here")
+    args = parser.parse_args()
+    backends = [b for b in args.backends.split(",") if b]
+    if args.official_env and not (args.official_env / "bin" / "tensorflowjs_converter").is_file():
+        parser.error(f"no bin/tensorflowjs_converter in {args.official_env}")
+
+    cases = [] if args.no_fixtures else [c for c in discover_cases() if c.graph and c.case_id == c.name]
+    large = large_cases(args.models)
+    large_ids = {c.case_id for c in large}
+    cases += large
+    if args.only:
+        cases = [c for c in cases if c.case_id in set(args.only)]
+
+    work = Path(tempfile.mkdtemp(prefix="tfjsconv-gq-"))
+    node_runner = TfjsRunner(timeout=3600)
+    browser = BrowserRunner(timeout=3600) if "webgl" in backends else None
+    rows: list[Row] = []
+    started = time.time()
+    try:
+        for case in cases:
+            row = Row(case, case.case_id in large_ids)
+            dirs: dict[str, Path] = {}
+            sides = ["ours"]
+            if args.official_env and case.convert_options().get("input_format") in OFFICIAL_FORMATS:
+                sides.append("official")
+            for name in sides:
+                side = row.sides[name] = Measured()
+                out = work / name / case.case_id
+                try:
+                    if name == "ours":
+                        convert_ours(case, out)
+                    else:
+                        convert_official(case, out, args.official_env)
+                except Exception as exc:  # a failed conversion is a result, not a crash
+                    message = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+                    side.errors["convert"] = message
+                    continue
+                dirs[name] = out
+                side.histogram = histogram(out)
+                side.nodes = sum(side.histogram.values())
+            for backend in backends:
+                runner = browser if backend == "webgl" else node_runner
+                assert runner is not None
+                # Round 0 only warms up (JIT, shader caches shared by both sides); then the recorded
+                # rounds alternate which side goes first, so drift favours neither.
+                for round_index in range(args.rounds + 1):
+                    order = list(dirs) if round_index % 2 == 0 else list(reversed(dirs))
+                    for name in order:
+                        measure(runner, backend, dirs[name], case, row.sides[name], args,
+                                record=round_index > 0)
+            rows.append(row)
+            print(table_lines([row], backends)[-1], flush=True)
+    finally:
+        node_runner.close()
+        if browser is not None:
+            browser.close()
+        shutil.rmtree(work, ignore_errors=True)
+
+    stamp = datetime.date.today().isoformat()
+    header = [f"Measured {stamp} on {machine()}; {len(rows)} models, {args.rounds} rounds x {args.runs} "
+              f"samples per backend and side, in {time.time() - started:.0f} s.",
+              "Times are medians in ms per inference (cpu and wasm: Node; webgl: headless Chromium, "
+              "SwiftShader). **Bold**: large models. \"fails\": TF.js refused the model; \"(wrong)\": its "
+              "outputs miss the framework's by more than the tolerance."]
+    body = header + [""] + table_lines(rows, backends)
+    body += ["", "Op histograms (ours/official where they differ):", ""]
+    body += histogram_lines(rows)
+    errors = error_lines(rows)
+    if errors:
+        body += ["", "Failures:", ""] + errors
+    text = "\n".join(body) + "\n"
+    print()
+    print(text)
+    if args.markdown:
+        args.markdown.write_text(text, encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
