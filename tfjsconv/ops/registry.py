@@ -20,9 +20,6 @@ from typing import Any, Optional
 
 TABLE_PATH = Path(__file__).with_name("tfjs_ops.json")
 
-# Ops the debug stripper removes; without --strip_debug_ops they stay and are reported.
-DEBUG_OPS = frozenset({"Assert", "CheckNumerics", "Print", "PrintV2"})
-
 
 @dataclass(frozen=True)
 class AttrInfo:

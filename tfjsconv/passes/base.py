@@ -3,17 +3,41 @@
 Each module of this package defines one pass class and registers it with ``@register_pass``;
 ``PassManager`` runs a list of them in order, repeating the list until a whole round changes
 nothing (or ``max_rounds`` is reached, which is reported as a warning).
+
+Most passes are node rewrites, written as a ``RewritePass`` (the rule base, in the spirit of
+onnxscript's rewrite rules): the pass declares the ops it matches and one ``rewrite(ed, node)``;
+the sweep over every graph body, the liveness check and the final removal of replaced nodes are
+written once, here::
+
+    @register_pass
+    class RewriteErfc(RewritePass):
+        name = "rewrite_erfc"
+        ops = frozenset({"Erfc"})
+
+        def rewrite(self, ed: Editor, node: Node) -> bool:
+            one = add_const(ed.graph, np.array(1, np.float32), f"{node.name}/one")
+            erf = add(ed.graph, "Erf", [node.inputs[0]], {"T": DType.FLOAT}, name=f"{node.name}/Erf")
+            ed.replace_with(node, "Sub", [one, erf], {"T": DType.FLOAT})  # takes node's name
+            return True
+
+A pass with one rule per op keeps them in a ``Registry`` and subclasses ``RuleTablePass``.
+``rewrite`` returns True when it changed the graph; it builds with ``add`` / ``add_const`` and
+replaces with ``Editor.replace_with`` (one new node takes the old one's name, type and control
+edges) or ``Editor.replace`` / ``take_name`` (several nodes, or several outputs).  ``ed.is_main``
+tells whether the body is the main graph (whose output nodes keep their names); ``ed.ctx`` is the
+``PassContext`` (options, warnings).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Optional, TypeVar
+from typing import Callable, ClassVar, Optional, TypeVar
 
 from ..ir.graph import Graph, Node, Value
 from ..options import ConvertOptions
+from ..registry import Registry
 
 log = logging.getLogger(__name__)
 
@@ -55,20 +79,75 @@ class GraphPass(Pass):
         raise NotImplementedError
 
 
+class RewritePass(GraphPass):
+    """A pass made of one node rule: ``ops`` it matches and ``rewrite(ed, node)``.
+
+    Each body is swept once in node order (a snapshot: nodes the rule adds are not revisited in the
+    same sweep); ``rewrite`` is called on every live node whose op is in ``ops`` (every node when
+    ``ops`` is None) and returns True when it changed the graph.  Replaced nodes are removed at the
+    end of the sweep.  ``sweeps`` > 1 repeats the sweep (toposorting in between) while it changes
+    something, for rules that move things step by step.
+    """
+
+    ops: ClassVar[Optional[Collection[str]]] = None
+    sweeps: ClassVar[int] = 1
+
+    def start(self, ed: Editor) -> None:
+        """Called before each sweep of a body (e.g. to reset per-body state)."""
+
+    def rewrite(self, ed: Editor, node: Node) -> bool:
+        raise NotImplementedError
+
+    def matched_ops(self) -> Optional[Collection[str]]:
+        return self.ops
+
+    def run_body(self, graph: Graph, ctx: PassContext, *, is_main: bool) -> bool:
+        ops = self.matched_ops()
+        changed = False
+        for _ in range(self.sweeps):
+            ed = Editor(graph, ctx, is_main=is_main)
+            self.start(ed)
+            fired = False
+            for node in list(graph.nodes):
+                if (ops is None or node.op in ops) and ed.alive(node) and self.rewrite(ed, node):
+                    fired = True
+            fired = ed.finish() or fired
+            if not fired:
+                break
+            changed = True
+            if self.sweeps > 1:
+                graph.toposort()
+        return changed
+
+
+Rule = Callable[["Editor", Node], bool]
+
+
+class RuleTablePass(RewritePass):
+    """A rewrite pass with one registered rule per op: ``rules`` maps an op name to
+    ``rule(ed, node) -> bool`` (register with ``@RULES.register("Op", ...)``)."""
+
+    rules: ClassVar[Registry[str, Rule]]
+
+    def matched_ops(self) -> Optional[Collection[str]]:
+        return self.rules.keys()
+
+    def rewrite(self, ed: Editor, node: Node) -> bool:
+        return self.rules.lookup(node.op)(ed, node)
+
+
 P = TypeVar("P", bound=type)
-_PASSES: dict[str, type] = {}
+PASSES: Registry[str, type] = Registry("pass")
 
 
 def register_pass(cls: P) -> P:
-    name = cls.name  # type: ignore[attr-defined]
-    if name in _PASSES:
-        raise RuntimeError(f"pass {name} registered twice")
-    _PASSES[name] = cls
+    """Class decorator: registers a pass class under its ``name``."""
+    PASSES.add(cls.name, cls)  # type: ignore[attr-defined]
     return cls
 
 
 def get_pass(name: str) -> Pass:
-    return _PASSES[name]()
+    return PASSES.lookup(name)()
 
 
 def bodies(graph: Graph) -> Iterator[Graph]:
@@ -143,8 +222,10 @@ class Editor:
     a replaced node has no inputs and no consumers; ``alive`` tells passes to skip it.
     """
 
-    def __init__(self, graph: Graph) -> None:
+    def __init__(self, graph: Graph, ctx: Optional[PassContext] = None, *, is_main: bool = True) -> None:
         self.graph = graph
+        self.ctx = ctx if ctx is not None else PassContext()
+        self.is_main = is_main  # the main graph: nodes producing its outputs keep their names
         self.doomed: dict[int, Node] = {}
         self._dependents: Optional[dict[int, list[Node]]] = None
 
@@ -189,6 +270,17 @@ class Editor:
         self.graph.set_inputs(old, [])
         old.control_inputs = []
         self.doomed[id(old)] = old
+
+    def replace_with(self, old: Node, op: str, inputs: Sequence[Value], attrs: Optional[dict] = None, *,
+                     device: str = "", keep_controls: bool = True) -> Value:
+        """Replaces ``old`` by one new ``op`` node that takes its name, the dtype and shape of its first
+        output and (``keep_controls``) its control inputs; returns the new node's output.  Only
+        ``old``'s first output is rewired: its other outputs must be unused."""
+        out = old.outputs[0]
+        name = take_name(self.graph, old)
+        new = add(self.graph, op, inputs, attrs, name=name, like=out, device=device)
+        self.replace(old, [new], keep_controls=keep_controls)
+        return new
 
     def remove(self, old: Node) -> None:
         """Removes a node whose outputs nobody reads (its control dependents simply lose it)."""

@@ -7,19 +7,11 @@ from typing import Any, Optional
 
 import numpy as np
 
-from ..ir.graph import Graph, LazyArray, Node
+from ..ir.graph import LazyArray, Node
 from ..ir.types import FuncAttr
-from .base import Editor, GraphPass, PassContext, is_output, register_pass
+from ..ops.traits import UNIQUE
+from .base import Editor, RewritePass, is_output, register_pass
 
-# Each execution makes something new or observes the outside world: never merged.
-_UNIQUE = frozenset({
-    "Placeholder", "PlaceholderWithDefault", "NoOp", "Assert", "Print", "PrintV2",
-    "RandomUniform", "RandomStandardNormal", "TruncatedNormal", "RandomUniformInt", "Multinomial",
-    "HashTable", "HashTableV2", "MutableHashTableV2", "LookupTableImport", "LookupTableImportV2",
-    "InitializeTable", "InitializeTableV2", "TensorArrayV3", "EmptyTensorList", "TensorListReserve",
-    "Enter", "Exit", "Merge", "Switch", "NextIteration", "LoopCond", "While", "If",
-    "StatefulPartitionedCall", "VarHandleOp", "VariableV2",
-})
 _MAX_CONST_BYTES = 1 << 20  # bigger Consts are weights, duplicates of those are rare
 
 
@@ -47,7 +39,7 @@ def _const_key(node: Node) -> Optional[tuple]:
 
 
 def _key(node: Node) -> Optional[tuple]:
-    if node.op in _UNIQUE or not node.outputs:
+    if node.op in UNIQUE or not node.outputs:  # each run makes something new: never merged
         return None
     if node.op == "Const":
         return _const_key(node)
@@ -58,26 +50,24 @@ def _key(node: Node) -> Optional[tuple]:
 
 
 @register_pass
-class EliminateCommonSubexpressions(GraphPass):
+class EliminateCommonSubexpressions(RewritePass):
     name = "eliminate_common_subexpressions"
 
-    def run_body(self, graph: Graph, ctx: PassContext, *, is_main: bool) -> bool:
-        seen: dict[tuple, Node] = {}
-        changed = False
-        ed = Editor(graph)
-        graph.toposort()  # a node's inputs are merged before the node itself is keyed
-        for node in list(graph.nodes):
-            if is_main and any(is_output(graph, v) for v in node.outputs):
-                continue  # output nodes keep their own names
-            key = _key(node)
-            if key is None:
-                continue
-            kept = seen.get(key)
-            if kept is None:
-                seen[key] = node
-                continue
-            if node.op == "Const" and not np.array_equal(kept.attrs["value"], node.attrs["value"]):
-                continue
-            ed.replace(node, kept.outputs)
-            changed = True
-        return ed.finish() or changed
+    def start(self, ed: Editor) -> None:
+        self._seen: dict[tuple, Node] = {}  # key -> the first node computing it, in this body
+        ed.graph.toposort()  # a node's inputs are merged before the node itself is keyed
+
+    def rewrite(self, ed: Editor, node: Node) -> bool:
+        if ed.is_main and any(is_output(ed.graph, v) for v in node.outputs):
+            return False  # output nodes keep their own names
+        key = _key(node)
+        if key is None:
+            return False
+        kept = self._seen.get(key)
+        if kept is None:
+            self._seen[key] = node
+            return False
+        if node.op == "Const" and not np.array_equal(kept.attrs["value"], node.attrs["value"]):
+            return False
+        ed.replace(node, kept.outputs)
+        return True

@@ -10,6 +10,7 @@ from typing import Any
 
 from ..ir.graph import Graph
 from ..ir.types import FuncAttr
+from ..ops.traits import TABLE_WRITES
 from .base import GraphPass, PassContext, bodies, register_pass
 
 
@@ -37,11 +38,6 @@ def referenced_functions(graph: Graph) -> set[str]:
     return found
 
 
-# Table fills: TF.js runs them in the initializer and later runs find the table by name.
-SIDE_EFFECT_OPS = frozenset({"LookupTableImportV2", "LookupTableImport", "InitializeTableV2",
-                             "InitializeTable", "LookupTableInsertV2"})
-
-
 @register_pass
 class EliminateDeadCode(GraphPass):
     name = "eliminate_dead_code"
@@ -56,4 +52,4 @@ class EliminateDeadCode(GraphPass):
         return changed
 
     def run_body(self, graph: Graph, ctx: PassContext, *, is_main: bool) -> bool:
-        return graph.prune(keep=[n for n in graph.nodes if n.op in SIDE_EFFECT_OPS]) > 0
+        return graph.prune(keep=[n for n in graph.nodes if n.op in TABLE_WRITES]) > 0

@@ -12,19 +12,10 @@ from typing import Optional
 
 import numpy as np
 
-from ..ir.graph import Graph, Node, Value
+from ..ir.graph import Graph, Node
 from ..ir.types import DType
 from ..ops.kernels.registry import text
-from .base import (
-    Editor,
-    GraphPass,
-    PassContext,
-    add,
-    add_const,
-    const_of,
-    register_pass,
-    take_name,
-)
+from .base import Editor, RewritePass, add, add_const, const_of, register_pass
 from .fusion_util import channel_vector, sole_use
 
 _BN = frozenset({"FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3"})
@@ -52,7 +43,7 @@ def _source(graph: Graph, bn: Node, is_main: bool) -> Optional[tuple[Node, Optio
     return node, bias_node, bias
 
 
-def _fold(ed: Editor, bn: Node, is_main: bool) -> bool:
+def _fold(ed: Editor, bn: Node) -> bool:
     graph = ed.graph
     if bool(bn.attrs.get("is_training", False)) or text(bn.attrs.get("data_format", b"NHWC")) != "NHWC":
         return False
@@ -61,7 +52,7 @@ def _fold(ed: Editor, bn: Node, is_main: bool) -> bool:
     params = [channel_vector(v) for v in bn.inputs[1:5]]
     if any(p is None for p in params):
         return False
-    found = _source(graph, bn, is_main)
+    found = _source(graph, bn, ed.is_main)
     if found is None:
         return False
     conv, bias_node, bias = found
@@ -84,13 +75,10 @@ def _fold(ed: Editor, bn: Node, is_main: bool) -> bool:
     dtype: DType = conv.attrs.get("T", DType.FLOAT)
     weights = add_const(graph, new_w.astype(w.dtype), f"{conv.name}_weights", dtype)
     offsets = add_const(graph, offset.astype(w.dtype), f"{conv.name}_bn_offset", dtype)
-    out: Value = bn.outputs[0]
     new_conv = add(graph, conv.op, [conv.inputs[0], weights], dict(conv.attrs),
                    name=graph.unique_name(f"{conv.name}_bn"), like=conv.outputs[0], device=conv.device)
-    name = take_name(graph, bn)
-    biased = add(graph, "BiasAdd", [new_conv, offsets], {"T": dtype, "data_format": b"NHWC"},
-                 name=name, like=out)
-    ed.replace(bn, [biased] * len(bn.outputs), keep_controls=True)
+    # The batch norm's other outputs (batch statistics) are unused: checked above.
+    biased = ed.replace_with(bn, "BiasAdd", [new_conv, offsets], {"T": dtype, "data_format": b"NHWC"})
     if bias_node is not None:
         ed.replace(bias_node, [biased], keep_controls=True)
     ed.replace(conv, [new_conv], keep_controls=True)
@@ -98,17 +86,13 @@ def _fold(ed: Editor, bn: Node, is_main: bool) -> bool:
 
 
 @register_pass
-class FoldBatchNorm(GraphPass):
+class FoldBatchNorm(RewritePass):
     name = "fold_batch_norm"
+    ops = _BN
 
-    def run_body(self, graph: Graph, ctx: PassContext, *, is_main: bool) -> bool:
-        changed = False
-        ed = Editor(graph)
-        for node in list(graph.nodes):
-            if node.op in _BN and ed.alive(node):
-                if _fold(ed, node, is_main):
-                    changed = True
-                else:
-                    ctx.warn(f"batch norm {node.name} was not folded (no constant conv input); "
-                             "it stays a FusedBatchNorm op")
-        return ed.finish() or changed
+    def rewrite(self, ed: Editor, node: Node) -> bool:
+        if _fold(ed, node):
+            return True
+        ed.ctx.warn(f"batch norm {node.name} was not folded (no constant conv input); "
+                    "it stays a FusedBatchNorm op")
+        return False

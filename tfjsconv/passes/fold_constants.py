@@ -9,22 +9,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ir.graph import Graph, LazyArray, Node
+from ..ir.graph import LazyArray, Node
 from ..ir.types import DType
 from ..ops.kernels import NotComputable, get_kernel
-from .base import Editor, GraphPass, PassContext, register_pass, take_name
+from ..ops.traits import NEVER_FOLD
+from .base import Editor, PassContext, RewritePass, register_pass, take_name
 
-# Never folded even with constant inputs: they are inputs, random, stateful or frame-dependent.
-_NEVER = frozenset({
-    "Const", "Placeholder", "PlaceholderWithDefault", "NoOp", "Assert", "Print",
-    "Enter", "Exit", "Merge", "Switch", "NextIteration", "LoopCond",
-})
 _SMALL_RESULT = 64 * 1024  # bytes: always fine to fold
 _GROWTH = 4  # a larger result must stay within this many times its inputs' bytes
 
 
 def _fold(node: Node, ctx: PassContext) -> tuple[np.ndarray, ...] | None:
-    if node.op in _NEVER or not node.inputs:
+    if node.op in NEVER_FOLD or not node.inputs:
         return None
     fn = get_kernel(node.op)
     if fn is None or any(v.producer.op != "Const" for v in node.inputs):
@@ -46,29 +42,26 @@ def _fold(node: Node, ctx: PassContext) -> tuple[np.ndarray, ...] | None:
 
 
 @register_pass
-class FoldConstants(GraphPass):
+class FoldConstants(RewritePass):
     name = "fold_constants"
 
-    def run_body(self, graph: Graph, ctx: PassContext, *, is_main: bool) -> bool:
-        changed = False
-        ed = Editor(graph)
-        for node in list(graph.nodes):
-            results = _fold(node, ctx)
-            if results is None:
-                continue
-            used = [i for i, v in enumerate(node.outputs) if v.uses or any(o is v for _, o in graph.outputs)]
-            if any(i >= len(results) for i in used):
-                continue
-            name = take_name(graph, node)
-            new_values = []
-            for i, result in enumerate(results[:max(len(node.outputs), 1)]):
-                old = node.outputs[i] if i < len(node.outputs) else None
-                dtype = old.dtype if old is not None and old.dtype is not None else None
-                dtype = dtype or DType.from_numpy(result.dtype)
-                if dtype != DType.STRING and result.dtype != dtype.numpy:
-                    result = result.astype(dtype.numpy)
-                const_name = name if i == 0 else graph.unique_name(f"{name}/output_{i}")
-                new_values.append(graph.add_const(result, name=const_name, dtype=dtype).outputs[0])
-            ed.replace(node, new_values)
-            changed = True
-        return ed.finish() or changed
+    def rewrite(self, ed: Editor, node: Node) -> bool:
+        graph = ed.graph
+        results = _fold(node, ed.ctx)
+        if results is None:
+            return False
+        used = [i for i, v in enumerate(node.outputs) if v.uses or any(o is v for _, o in graph.outputs)]
+        if any(i >= len(results) for i in used):
+            return False
+        name = take_name(graph, node)
+        new_values = []
+        for i, result in enumerate(results[:max(len(node.outputs), 1)]):
+            old = node.outputs[i] if i < len(node.outputs) else None
+            dtype = old.dtype if old is not None and old.dtype is not None else None
+            dtype = dtype or DType.from_numpy(result.dtype)
+            if dtype != DType.STRING and result.dtype != dtype.numpy:
+                result = result.astype(dtype.numpy)
+            const_name = name if i == 0 else graph.unique_name(f"{name}/output_{i}")
+            new_values.append(graph.add_const(result, name=const_name, dtype=dtype).outputs[0])
+        ed.replace(node, new_values)
+        return True

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Optional
 
-from ..ir.graph import Graph, Node
+from ..ir.graph import Node
 from ..ops.kernels.registry import text
-from .base import Editor, GraphPass, PassContext, add, register_pass, take_name
+from .base import Editor, RewritePass, register_pass
 from .fusion_util import CONV_MATMUL_ACTIVATIONS, DEPTHWISE_ACTIVATIONS, as_bias_add, fused_attrs, sole_use
 
 _FUSED = {"Conv2D": "_FusedConv2D", "DepthwiseConv2dNative": "FusedDepthwiseConv2dNative"}
@@ -20,38 +20,31 @@ _CONV_ATTRS = ("T", "strides", "padding", "explicit_paddings", "data_format", "d
 
 
 @register_pass
-class FuseConvBiasActivation(GraphPass):
+class FuseConvBiasActivation(RewritePass):
     name = "fuse_conv_bias_activation"
+    ops = frozenset({"BiasAdd", "Add", "AddV2"})
 
-    def run_body(self, graph: Graph, ctx: PassContext, *, is_main: bool) -> bool:
-        changed = False
-        ed = Editor(graph)
-        for node in list(graph.nodes):
-            if not ed.alive(node):  # removed by an earlier fusion of this loop
-                continue
-            match = as_bias_add(graph, node, frozenset(_FUSED), is_main)
-            if match is None:
-                continue
-            conv, bias = match
-            if text(conv.attrs.get("data_format", b"NHWC")) != "NHWC":
-                continue  # TF.js runs fused convolutions in NHWC only
-            allowed = CONV_MATMUL_ACTIVATIONS if conv.op == "Conv2D" else DEPTHWISE_ACTIVATIONS
-            activation: Optional[Node] = sole_use(graph, node.outputs[0], is_main)
-            if activation is None or activation.op not in allowed:
-                activation = None
-            last = activation or node
-            ops = ["BiasAdd"] + ([activation.op] if activation is not None else [])
-            attrs = {k: conv.attrs[k] for k in _CONV_ATTRS if k in conv.attrs}
-            attrs.update(fused_attrs(conv, ops, 1, activation))
-            if conv.op == "DepthwiseConv2dNative":
-                del attrs["epsilon"], attrs["leakyrelu_alpha"]
-            out = last.outputs[0]
-            name = take_name(graph, last)
-            fused = add(graph, _FUSED[conv.op], [conv.inputs[0], conv.inputs[1], bias], attrs, name=name,
-                        like=out, device=conv.device)
-            ed.replace(last, [fused], keep_controls=True)
-            if activation is not None:
-                ed.replace(node, [fused], keep_controls=True)
-            ed.replace(conv, [fused], keep_controls=True)
-            changed = True
-        return ed.finish() or changed
+    def rewrite(self, ed: Editor, node: Node) -> bool:
+        graph = ed.graph
+        match = as_bias_add(graph, node, frozenset(_FUSED), ed.is_main)
+        if match is None:
+            return False
+        conv, bias = match
+        if text(conv.attrs.get("data_format", b"NHWC")) != "NHWC":
+            return False  # TF.js runs fused convolutions in NHWC only
+        allowed = CONV_MATMUL_ACTIVATIONS if conv.op == "Conv2D" else DEPTHWISE_ACTIVATIONS
+        activation: Optional[Node] = sole_use(graph, node.outputs[0], ed.is_main)
+        if activation is None or activation.op not in allowed:
+            activation = None
+        last = activation or node
+        ops = ["BiasAdd"] + ([activation.op] if activation is not None else [])
+        attrs = {k: conv.attrs[k] for k in _CONV_ATTRS if k in conv.attrs}
+        attrs.update(fused_attrs(conv, ops, 1, activation))
+        if conv.op == "DepthwiseConv2dNative":
+            del attrs["epsilon"], attrs["leakyrelu_alpha"]
+        fused = ed.replace_with(last, _FUSED[conv.op], [conv.inputs[0], conv.inputs[1], bias], attrs,
+                                device=conv.device)
+        if activation is not None:
+            ed.replace(node, [fused], keep_controls=True)
+        ed.replace(conv, [fused], keep_controls=True)
+        return True

@@ -9,19 +9,10 @@ from typing import Optional
 
 import numpy as np
 
-from ..ir.graph import Graph, Node, Value
+from ..ir.graph import Node, Value
 from ..ir.types import DType
 from ..ops.kernels.registry import text
-from .base import (
-    Editor,
-    GraphPass,
-    PassContext,
-    add,
-    add_const,
-    const_of,
-    register_pass,
-    take_name,
-)
+from .base import Editor, RewritePass, add_const, const_of, register_pass
 from .fusion_util import sole_use
 
 _FUSED = frozenset({"_FusedConv2D", "_FusedMatMul", "FusedDepthwiseConv2dNative"})
@@ -66,49 +57,37 @@ def _match(node: Node) -> Optional[tuple[Value, np.ndarray]]:
     return None
 
 
-def _into_fused(ed: Editor, prelu: Node, is_main: bool) -> bool:
+def _into_fused(ed: Editor, prelu: Node) -> bool:
     graph = ed.graph
     y = prelu.inputs[0]
     fused = y.producer
-    if fused.op not in _FUSED or sole_use(graph, y, is_main) is not prelu:
+    if fused.op not in _FUSED or sole_use(graph, y, ed.is_main) is not prelu:
         return False
     ops = [text(o) for o in fused.attrs.get("fused_ops", [])]
     if ops != ["BiasAdd"] or int(fused.attrs.get("num_args", 0)) != 1:
         return False
-    out = prelu.outputs[0]
     attrs = dict(fused.attrs)
     attrs["fused_ops"] = [b"BiasAdd", b"Prelu"]
     attrs["num_args"] = 2
-    name = take_name(graph, prelu)
-    merged = add(graph, fused.op, list(fused.inputs) + [prelu.inputs[1]], attrs, name=name, like=out,
-                 device=fused.device)
-    ed.replace(prelu, [merged], keep_controls=True)
+    merged = ed.replace_with(prelu, fused.op, list(fused.inputs) + [prelu.inputs[1]], attrs,
+                             device=fused.device)
     ed.replace(fused, [merged], keep_controls=True)
     return True
 
 
 @register_pass
-class FusePrelu(GraphPass):
+class FusePrelu(RewritePass):
     name = "fuse_prelu"
+    ops = frozenset({"Prelu", "Add", "AddV2", "Sub"})
 
-    def run_body(self, graph: Graph, ctx: PassContext, *, is_main: bool) -> bool:
-        changed = False
-        ed = Editor(graph)
-        for node in list(graph.nodes):
-            if not ed.alive(node):
-                continue
-            if node.op == "Prelu":
-                changed |= _into_fused(ed, node, is_main)
-                continue
-            match = _match(node)
-            if match is None:
-                continue
-            x, alpha = match
-            dtype = node.attrs.get("T", DType.FLOAT)
-            out = node.outputs[0]
-            name = take_name(graph, node)
-            alpha_value = add_const(graph, alpha, f"{name}/alpha", dtype)
-            prelu = add(graph, "Prelu", [x, alpha_value], {"T": dtype}, name=name, like=out)
-            ed.replace(node, [prelu], keep_controls=True)
-            changed = True
-        return ed.finish() or changed
+    def rewrite(self, ed: Editor, node: Node) -> bool:
+        if node.op == "Prelu":
+            return _into_fused(ed, node)
+        match = _match(node)
+        if match is None:
+            return False
+        x, alpha = match
+        dtype = node.attrs.get("T", DType.FLOAT)
+        alpha_value = add_const(ed.graph, alpha, f"{node.name}/alpha", dtype)
+        ed.replace_with(node, "Prelu", [x, alpha_value], {"T": dtype})
+        return True

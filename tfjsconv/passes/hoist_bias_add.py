@@ -12,7 +12,7 @@ from typing import Optional
 
 from ..ir.graph import Graph, Node, Value
 from ..ops.kernels.registry import text
-from .base import Editor, GraphPass, PassContext, add, const_of, register_pass, take_name
+from .base import Editor, RewritePass, add, const_of, register_pass
 from .fusion_util import bias_length, sole_use
 
 
@@ -47,8 +47,8 @@ def _match(graph: Graph, node: Node, is_main: bool) -> Optional[tuple[Node, Valu
     return None
 
 
-def _hoist(ed: Editor, node: Node, is_main: bool) -> bool:
-    graph = ed.graph
+def _hoist(ed: Editor, node: Node) -> bool:
+    graph, is_main = ed.graph, ed.is_main
     match = _match(graph, node, is_main)
     if match is None:
         return False
@@ -61,28 +61,19 @@ def _hoist(ed: Editor, node: Node, is_main: bool) -> bool:
         return False
     if sole_use(graph, reshape.inputs[0], is_main) is not reshape:
         return False
-    out = node.outputs[0]
-    name = take_name(graph, node)
     attrs = {"T": node.attrs["T"]} if "T" in node.attrs else {}
     attrs["data_format"] = b"NHWC"
-    hoisted = graph.unique_name(f"{name}/hoisted")
+    hoisted = graph.unique_name(f"{node.name}/hoisted")
     biased = add(graph, "BiasAdd", [reshape.inputs[0], bias], attrs, name=hoisted, like=reshape.inputs[0])
-    reshaped = add(graph, "Reshape", [biased, reshape.inputs[1]], dict(reshape.attrs), name=name, like=out)
-    ed.replace(node, [reshaped], keep_controls=True)
+    reshaped = ed.replace_with(node, "Reshape", [biased, reshape.inputs[1]], dict(reshape.attrs))
     ed.replace(reshape, [reshaped], keep_controls=True)
     return True
 
 
 @register_pass
-class HoistBiasAdd(GraphPass):
+class HoistBiasAdd(RewritePass):
     name = "hoist_bias_add"
+    ops = frozenset({"BiasAdd", "Add", "AddV2"})
 
-    def run_body(self, graph: Graph, ctx: PassContext, *, is_main: bool) -> bool:
-        changed = False
-        ed = Editor(graph)
-        for node in list(graph.nodes):
-            if ed.alive(node) and node.op in ("BiasAdd", "Add", "AddV2"):
-                changed |= _hoist(ed, node, is_main)
-        return ed.finish() or changed
-
-
+    def rewrite(self, ed: Editor, node: Node) -> bool:
+        return _hoist(ed, node)

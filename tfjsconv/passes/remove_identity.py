@@ -7,10 +7,9 @@ In the main graph a node producing a graph output stays: its name is the output'
 
 from __future__ import annotations
 
-from ..ir.graph import Graph, Node
-from .base import Editor, GraphPass, PassContext, is_output, register_pass
-
-PASS_THROUGH = frozenset({"Identity", "IdentityN", "Snapshot", "StopGradient", "PreventGradient"})
+from ..ir.graph import Node
+from ..ops.traits import PASS_THROUGH
+from .base import Editor, RewritePass, is_output, register_pass
 
 
 def bypass(ed: Editor, node: Node) -> None:
@@ -30,22 +29,21 @@ def bypass(ed: Editor, node: Node) -> None:
 
 
 @register_pass
-class RemoveIdentity(GraphPass):
+class RemoveIdentity(RewritePass):
     name = "remove_identity"
+    ops = PASS_THROUGH | {"NoOp"}
 
-    def run_body(self, graph: Graph, ctx: PassContext, *, is_main: bool) -> bool:
-        ed = Editor(graph)
-        for node in list(graph.nodes):
-            if node.op == "NoOp" or node.op in PASS_THROUGH:
-                if node.op != "NoOp" and len(node.outputs) > len(node.inputs):
-                    continue
-                if is_main and any(is_output(graph, v) for v in node.outputs):
-                    continue
-                if any(v.uses or is_output(graph, v) for v in node.outputs[len(node.inputs):]):
-                    continue
-                if any(v.index != 0 for v in node.inputs) and ed.control_dependents(node):
-                    # "^node" names a node, i.e. its output 0 (TF.js reads it so): a dependency on
-                    # Identity(switch:1) must not become one on switch:0 (TF1 cond pivots).
-                    continue
-                bypass(ed, node)
-        return ed.finish()
+    def rewrite(self, ed: Editor, node: Node) -> bool:
+        graph = ed.graph
+        if node.op != "NoOp" and len(node.outputs) > len(node.inputs):
+            return False
+        if ed.is_main and any(is_output(graph, v) for v in node.outputs):
+            return False
+        if any(v.uses or is_output(graph, v) for v in node.outputs[len(node.inputs):]):
+            return False
+        if any(v.index != 0 for v in node.inputs) and ed.control_dependents(node):
+            # "^node" names a node, i.e. its output 0 (TF.js reads it so): a dependency on
+            # Identity(switch:1) must not become one on switch:0 (TF1 cond pivots).
+            return False
+        bypass(ed, node)
+        return True

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ir.graph import Graph, Node
-from .base import Editor, GraphPass, PassContext, const_of, is_output, register_pass
+from ..ir.graph import Node
+from .base import Editor, RewritePass, const_of, is_output, register_pass
 
 
 def _is_noop(node: Node) -> bool:
@@ -21,17 +21,14 @@ def _is_noop(node: Node) -> bool:
 
 
 @register_pass
-class RemoveNoopOps(GraphPass):
+class RemoveNoopOps(RewritePass):
     name = "remove_noop_ops"
+    ops = frozenset({"Transpose", "Cast"})
 
-    def run_body(self, graph: Graph, ctx: PassContext, *, is_main: bool) -> bool:
-        changed = False
-        ed = Editor(graph)
-        for node in list(graph.nodes):
-            if not _is_noop(node) or node.control_inputs:
-                continue
-            if is_main and is_output(graph, node.outputs[0]):
-                continue  # the output keeps its node (and name)
-            ed.replace(node, [node.inputs[0]])
-            changed = True
-        return ed.finish() or changed
+    def rewrite(self, ed: Editor, node: Node) -> bool:
+        if not _is_noop(node) or node.control_inputs:
+            return False
+        if ed.is_main and is_output(ed.graph, node.outputs[0]):
+            return False  # the output keeps its node (and name)
+        ed.replace(node, [node.inputs[0]])
+        return True

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..ir.graph import Graph, Node, Value
 from ..ir.types import DType, Shape
-from .base import Editor, GraphPass, PassContext, add, add_const, register_pass, take_name
+from .base import Editor, RewritePass, add, add_const, register_pass
 
 
 def parse_equation(equation: str) -> Optional[tuple[list[str], str]]:
@@ -79,10 +79,12 @@ class _Builder:
         return add(self.graph, "Transpose", [value, perm], {"T": self.dtype, "Tperm": DType.INT32},
                    name=f"{self.name}/transpose")
 
-    def reshape(self, value: Value, dims: list[int], name: Optional[str] = None) -> Value:
-        shape = add_const(self.graph, np.array(dims, np.int32), f"{self.name}/shape", DType.INT32)
-        return add(self.graph, "Reshape", [value, shape], {"T": self.dtype, "Tshape": DType.INT32},
-                   name=name or f"{self.name}/reshape")
+    def shape(self, dims: list[int]) -> Value:
+        return add_const(self.graph, np.array(dims, np.int32), f"{self.name}/shape", DType.INT32)
+
+    def reshape(self, value: Value, dims: list[int]) -> Value:
+        return add(self.graph, "Reshape", [value, self.shape(dims)], {"T": self.dtype, "Tshape": DType.INT32},
+                   name=f"{self.name}/reshape")
 
 
 def _typed(value: Value, dtype: DType, dims: list[Optional[int]]) -> Value:
@@ -91,23 +93,20 @@ def _typed(value: Value, dtype: DType, dims: list[Optional[int]]) -> Value:
     return value
 
 
-def rewrite_einsum(graph: Graph, ed: Editor, node: Node) -> bool:
+def rewrite_einsum(ed: Editor, node: Node) -> bool:
+    graph = ed.graph
     equation = node.attrs.get("equation", b"")
     parsed = parse_equation(equation.decode() if isinstance(equation, bytes) else str(equation))
     if parsed is None or len(parsed[0]) != len(node.inputs) or len(node.inputs) not in (1, 2):
         return False
     operands, out = parsed
     dtype = node.attrs.get("T", DType.FLOAT)
-    result_value = node.outputs[0]
     if len(operands) == 1:
         if sorted(operands[0]) != sorted(out):
             return False
-        builder = _Builder(graph, take_name(graph, node), dtype)
         perm = add_const(graph, np.array([operands[0].index(c) for c in out], np.int32),
-                         f"{builder.name}/perm", DType.INT32)
-        result = add(graph, "Transpose", [node.inputs[0], perm], {"T": dtype, "Tperm": DType.INT32},
-                     name=builder.name, like=result_value)
-        ed.replace(node, [result], keep_controls=True)
+                         f"{node.name}/perm", DType.INT32)
+        ed.replace_with(node, "Transpose", [node.inputs[0], perm], {"T": dtype, "Tperm": DType.INT32})
         return True
     a_labels, b_labels = operands
     plan = contraction_plan(a_labels, b_labels, out)
@@ -124,7 +123,7 @@ def rewrite_einsum(graph: Graph, ed: Editor, node: Node) -> bool:
     if sum(1 for s in sizes.values() if s is None) > 1:
         return False  # several unknown sizes cannot all be -1 in one reshape
     batch, a_free, contracted, b_free = plan
-    builder = _Builder(graph, take_name(graph, node), dtype)
+    builder = _Builder(graph, node.name, dtype)
     lhs = builder.transpose(node.inputs[0], a_labels, batch + a_free + contracted)
     rhs = builder.transpose(node.inputs[1], b_labels, batch + contracted + b_free)
     lhs = builder.reshape(lhs, [_size(batch, sizes), _size(a_free, sizes), _size(contracted, sizes)])
@@ -134,26 +133,21 @@ def rewrite_einsum(graph: Graph, ed: Editor, node: Node) -> bool:
     natural = batch + a_free + b_free
     unflat = [-1 if sizes[c] is None else int(sizes[c]) for c in natural]  # type: ignore[arg-type]
     if natural == out:
-        result = builder.reshape(product, unflat, name=builder.name)
+        shape = builder.shape(unflat)
+        result = ed.replace_with(node, "Reshape", [product, shape], {"T": dtype, "Tshape": DType.INT32})
     else:
         shaped = builder.reshape(product, unflat)
         perm = add_const(graph, np.array([natural.index(c) for c in out], np.int32), f"{builder.name}/perm",
                          DType.INT32)
-        result = add(graph, "Transpose", [shaped, perm], {"T": dtype, "Tperm": DType.INT32},
-                     name=builder.name)
+        result = ed.replace_with(node, "Transpose", [shaped, perm], {"T": dtype, "Tperm": DType.INT32})
     _typed(result, dtype, [sizes[c] for c in out])
-    ed.replace(node, [result], keep_controls=True)
     return True
 
 
 @register_pass
-class RewriteEinsum(GraphPass):
+class RewriteEinsum(RewritePass):
     name = "rewrite_einsum"
+    ops = frozenset({"Einsum"})
 
-    def run_body(self, graph: Graph, ctx: PassContext, *, is_main: bool) -> bool:
-        changed = False
-        ed = Editor(graph)
-        for node in graph.find("Einsum"):
-            if ed.alive(node) and rewrite_einsum(graph, ed, node):
-                changed = True
-        return ed.finish() or changed
+    def rewrite(self, ed: Editor, node: Node) -> bool:
+        return rewrite_einsum(ed, node)

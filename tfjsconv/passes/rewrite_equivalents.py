@@ -20,49 +20,37 @@
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+from typing import Optional
 
 import numpy as np
 
 from ..ir.graph import Graph, Node, Value
 from ..ir.types import DType
-from .base import Editor, GraphPass, PassContext, add, add_const, const_of, register_pass, take_name
+from ..registry import Registry
+from .base import Editor, Rule, RuleTablePass, add, add_const, const_of, register_pass, take_name
 
-Rewrite = Callable[[Editor, Node], bool]
-_REWRITES: dict[str, Rewrite] = {}
-
-
-def rewrite(op: str) -> Callable[[Rewrite], Rewrite]:
-    def register(fn: Rewrite) -> Rewrite:
-        if op in _REWRITES:
-            raise RuntimeError(f"rewrite for {op} registered twice")
-        _REWRITES[op] = fn
-        return fn
-
-    return register
+RULES: Registry[str, Rule] = Registry("rewrite_equivalents rule")
 
 
-@rewrite("Softsign")
+@RULES.register("Softsign")
 def _softsign(ed: Editor, node: Node) -> bool:
     graph = ed.graph
     dtype = node.attrs.get("T", DType.FLOAT)
-    out, x = node.outputs[0], node.inputs[0]
-    name = take_name(graph, node)
+    out, x, name = node.outputs[0], node.inputs[0], node.name
     one = add_const(graph, np.array(1, dtype=dtype.numpy), f"{name}/one", dtype)
     abs_x = add(graph, "Abs", [x], {"T": dtype}, name=f"{name}/Abs", like=out)
     denom = add(graph, "AddV2", [one, abs_x], {"T": dtype}, name=f"{name}/add", like=out)
-    result = add(graph, "RealDiv", [x, denom], {"T": dtype}, name=name, like=out)
-    ed.replace(node, [result], keep_controls=True)
+    ed.replace_with(node, "RealDiv", [x, denom], {"T": dtype})
     return True
 
 
-@rewrite("Inv")
+@RULES.register("Inv")
 def _inv(ed: Editor, node: Node) -> bool:
     node.op = "Reciprocal"
     return True
 
 
-@rewrite("BatchMatMulV3")
+@RULES.register("BatchMatMulV3")
 def _batch_matmul_v3(ed: Editor, node: Node) -> bool:
     ta, tb, tout = (node.attrs.get(k) for k in ("Ta", "Tb", "Tout"))
     if not (ta == tb == tout) or ta is None:
@@ -73,10 +61,10 @@ def _batch_matmul_v3(ed: Editor, node: Node) -> bool:
     return True
 
 
-@rewrite("SpaceToDepth")
+@RULES.register("SpaceToDepth")
 def _space_to_depth(ed: Editor, node: Node) -> bool:
     graph = ed.graph
-    x, out = node.inputs[0], node.outputs[0]
+    x, name = node.inputs[0], node.name
     block = int(node.attrs.get("block_size", 0))
     fmt = node.attrs.get("data_format", b"NHWC")
     dims = x.shape.dims if x.shape is not None else None
@@ -87,7 +75,6 @@ def _space_to_depth(ed: Editor, node: Node) -> bool:
     if h % block or w % block:
         return False
     dtype = node.attrs.get("T", DType.FLOAT)
-    name = take_name(graph, node)
     split = add_const(graph, np.array([-1, h // block, block, w // block, block, c], np.int32),
                       f"{name}/blocks", DType.INT32)
     blocks = add(graph, "Reshape", [x, split], {"T": dtype, "Tshape": DType.INT32}, name=f"{name}/split")
@@ -95,12 +82,11 @@ def _space_to_depth(ed: Editor, node: Node) -> bool:
     moved = add(graph, "Transpose", [blocks, perm], {"T": dtype, "Tperm": DType.INT32}, name=f"{name}/move")
     merge = add_const(graph, np.array([-1, h // block, w // block, block * block * c], np.int32),
                       f"{name}/depth", DType.INT32)
-    result = add(graph, "Reshape", [moved, merge], {"T": dtype, "Tshape": DType.INT32}, name=name, like=out)
-    ed.replace(node, [result], keep_controls=True)
+    ed.replace_with(node, "Reshape", [moved, merge], {"T": dtype, "Tshape": DType.INT32})
     return True
 
 
-@rewrite("UnsortedSegmentSum")
+@RULES.register("UnsortedSegmentSum")
 def _unsorted_segment_sum(ed: Editor, node: Node) -> bool:
     graph = ed.graph
     data, ids, num = node.inputs
@@ -113,8 +99,7 @@ def _unsorted_segment_sum(ed: Editor, node: Node) -> bool:
     n = int(count)
     dtype = node.attrs.get("T", DType.FLOAT)
     tindices = node.attrs.get("Tindices", DType.INT32)
-    out = node.outputs[0]
-    name = take_name(graph, node)
+    name = node.name
     zero = add_const(graph, np.array(0, tindices.numpy), f"{name}/zero", tindices)
     spare = add_const(graph, np.array(n, tindices.numpy), f"{name}/spare_row", tindices)
     valid = add(graph, "GreaterEqual", [ids, zero], {"T": tindices}, name=f"{name}/valid")
@@ -126,11 +111,9 @@ def _unsorted_segment_sum(ed: Editor, node: Node) -> bool:
                  name=f"{name}/scatter")
     begin = add_const(graph, np.zeros(1 + len(rest), np.int32), f"{name}/begin", DType.INT32)
     size = add_const(graph, np.array([n] + [-1] * len(rest), np.int32), f"{name}/size", DType.INT32)
-    result = add(graph, "Slice", [summed, begin, size], {"T": dtype, "Index": DType.INT32}, name=name,
-                 like=out)
     for value, kind in ((valid, DType.BOOL), (safe, tindices), (index, tindices), (summed, dtype)):
         value.dtype = kind
-    ed.replace(node, [result], keep_controls=True)
+    ed.replace_with(node, "Slice", [summed, begin, size], {"T": dtype, "Index": DType.INT32})
     return True
 
 
@@ -144,7 +127,7 @@ def _slice(graph: Graph, x: Value, rank: int, axis: int, start: int, length: int
     return add(graph, "Slice", [x, b, z], {"T": dtype, "Index": DType.INT32}, name=name)
 
 
-@rewrite("Roll")
+@RULES.register("Roll")
 def _roll(ed: Editor, node: Node) -> bool:
     graph = ed.graph
     x, out = node.inputs[0], node.outputs[0]
@@ -181,9 +164,10 @@ def _roll(ed: Editor, node: Node) -> bool:
     return True
 
 
+@RULES.register("MatrixDiag", "MatrixDiagV2", "MatrixDiagV3")
 def _matrix_diag(ed: Editor, node: Node) -> bool:
     graph = ed.graph
-    diagonal, out = node.inputs[0], node.outputs[0]
+    diagonal, name = node.inputs[0], node.name
     dims = diagonal.shape.dims if diagonal.shape is not None else None
     if dims is None or not dims or dims[-1] is None:
         return False
@@ -196,47 +180,31 @@ def _matrix_diag(ed: Editor, node: Node) -> bool:
             return False
         padding = node.inputs[4]
     dtype = node.attrs.get("T", DType.FLOAT)
-    name = take_name(graph, node)
     eye = add_const(graph, np.eye(n, dtype=bool), f"{name}/eye", DType.BOOL)
     last = add_const(graph, np.array(-1, np.int32), f"{name}/last", DType.INT32)
     column = add(graph, "ExpandDims", [diagonal, last], {"T": dtype, "Tdim": DType.INT32},
                  name=f"{name}/column")
     if padding is None:
         padding = add_const(graph, np.zeros((), dtype.numpy), f"{name}/zero", dtype)
-    result = add(graph, "SelectV2", [eye, column, padding], {"T": dtype}, name=name, like=out)
-    ed.replace(node, [result], keep_controls=True)
+    ed.replace_with(node, "SelectV2", [eye, column, padding], {"T": dtype})
     return True
 
 
-@rewrite("TruncateMod")
+@RULES.register("TruncateMod")
 def _truncate_mod(ed: Editor, node: Node) -> bool:
     graph = ed.graph
     x, y = node.inputs
-    out = node.outputs[0]
+    out, name = node.outputs[0], node.name
     dtype = node.attrs.get("T", DType.FLOAT)
-    name = take_name(graph, node)
     sign = add(graph, "Sign", [x], {"T": dtype}, name=f"{name}/sign", like=x)
     abs_x = add(graph, "Abs", [x], {"T": dtype}, name=f"{name}/abs_x", like=x)
     abs_y = add(graph, "Abs", [y], {"T": dtype}, name=f"{name}/abs_y", like=y)
     rem = add(graph, "FloorMod", [abs_x, abs_y], {"T": dtype}, name=f"{name}/rem", like=out)
-    result = add(graph, "Mul", [sign, rem], {"T": dtype}, name=name, like=out)
-    ed.replace(node, [result], keep_controls=True)
+    ed.replace_with(node, "Mul", [sign, rem], {"T": dtype})
     return True
 
 
-for _op in ("MatrixDiag", "MatrixDiagV2", "MatrixDiagV3"):
-    rewrite(_op)(_matrix_diag)
-
-
 @register_pass
-class RewriteEquivalents(GraphPass):
+class RewriteEquivalents(RuleTablePass):
     name = "rewrite_equivalents"
-
-    def run_body(self, graph: Graph, ctx: PassContext, *, is_main: bool) -> bool:
-        changed = False
-        ed = Editor(graph)
-        for node in list(graph.nodes):
-            fn = _REWRITES.get(node.op)
-            if fn is not None and fn(ed, node):
-                changed = True
-        return ed.finish() or changed
+    rules = RULES

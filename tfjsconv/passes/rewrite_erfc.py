@@ -4,25 +4,21 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ir.graph import Graph
+from ..ir.graph import Node
 from ..ir.types import DType
-from .base import Editor, GraphPass, PassContext, add, add_const, register_pass, take_name
+from .base import Editor, RewritePass, add, add_const, register_pass
 
 
 @register_pass
-class RewriteErfc(GraphPass):
+class RewriteErfc(RewritePass):
     name = "rewrite_erfc"
+    ops = frozenset({"Erfc"})
 
-    def run_body(self, graph: Graph, ctx: PassContext, *, is_main: bool) -> bool:
-        changed = False
-        ed = Editor(graph)
-        for node in graph.find("Erfc"):
-            dtype = node.attrs.get("T", DType.FLOAT)
-            out = node.outputs[0]
-            name = take_name(graph, node)
-            one = add_const(graph, np.array(1, dtype=dtype.numpy), f"{name}/one", dtype)
-            erf = add(graph, "Erf", [node.inputs[0]], {"T": dtype}, name=f"{name}/Erf", like=out)
-            sub = add(graph, "Sub", [one, erf], {"T": dtype}, name=name, like=out)
-            ed.replace(node, [sub], keep_controls=True)
-            changed = True
-        return ed.finish() or changed
+    def rewrite(self, ed: Editor, node: Node) -> bool:
+        graph = ed.graph
+        dtype = node.attrs.get("T", DType.FLOAT)
+        out = node.outputs[0]
+        one = add_const(graph, np.array(1, dtype=dtype.numpy), f"{node.name}/one", dtype)
+        erf = add(graph, "Erf", [node.inputs[0]], {"T": dtype}, name=f"{node.name}/Erf", like=out)
+        ed.replace_with(node, "Sub", [one, erf], {"T": dtype})
+        return True

@@ -38,35 +38,22 @@ When a rewrite is impossible (unknown rank, dynamic bounds) the model is refused
 
 from __future__ import annotations
 
-from typing import Callable
-
 import numpy as np
 
 from ..errors import UnsupportedError
-from ..ir.graph import Graph, Node, Value
+from ..ir.graph import Node, Value
 from ..ir.types import DType
-from .base import Editor, GraphPass, PassContext, add, add_const, const_of, register_pass, take_name
+from ..registry import Registry
+from .base import Editor, Rule, RuleTablePass, add, add_const, const_of, register_pass
 
-Rewrite = Callable[[Editor, Node], bool]
-_REWRITES: dict[str, Rewrite] = {}
-
-
-def rewrite(*ops: str) -> Callable[[Rewrite], Rewrite]:
-    def register(fn: Rewrite) -> Rewrite:
-        for op in ops:
-            if op in _REWRITES:
-                raise RuntimeError(f"rewrite for {op} registered twice")
-            _REWRITES[op] = fn
-        return fn
-
-    return register
+RULES: Registry[str, Rule] = Registry("rewrite_tfjs_gaps rule")
 
 
 def _attr_text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value or "")
 
 
-@rewrite("BiasAdd", "BiasAddV1")
+@RULES.register("BiasAdd", "BiasAddV1")
 def _bias_add_nchw(ed: Editor, node: Node) -> bool:
     if _attr_text(node.attrs.get("data_format", "NHWC")) != "NCHW":
         return False
@@ -78,47 +65,38 @@ def _bias_add_nchw(ed: Editor, node: Node) -> bool:
     if rank < 3:  # NCHW on rank 2 is the same as the last axis
         node.attrs.pop("data_format", None)
         return True
-    graph = ed.graph
-    out = node.outputs[0]
+    graph, name = ed.graph, node.name
     dtype = node.attrs.get("T", DType.FLOAT)
-    name = take_name(graph, node)
     shape = add_const(graph, np.array([-1] + [1] * (rank - 2), np.int32), f"{name}/bias_shape", DType.INT32)
     column = add(graph, "Reshape", [bias, shape], {"T": dtype, "Tshape": DType.INT32}, name=f"{name}/bias")
-    result = add(graph, "AddV2", [x, column], {"T": dtype}, name=name, like=out)
-    ed.replace(node, [result], keep_controls=True)
+    ed.replace_with(node, "AddV2", [x, column], {"T": dtype})
     return True
 
 
-@rewrite("ReverseV2")
+@RULES.register("ReverseV2")
 def _reverse_bool(ed: Editor, node: Node) -> bool:
     if node.attrs.get("T") != DType.BOOL:
         return False
-    graph = ed.graph
-    out = node.outputs[0]
-    name = take_name(graph, node)
+    graph, name = ed.graph, node.name
     as_int = add(graph, "Cast", [node.inputs[0]],
                  {"SrcT": DType.BOOL, "DstT": DType.INT32, "Truncate": False}, name=f"{name}/to_int")
     as_int.dtype = DType.INT32
     flipped = add(graph, "ReverseV2", [as_int, node.inputs[1]],
                   {"T": DType.INT32, "Tidx": node.attrs.get("Tidx", DType.INT32)}, name=f"{name}/reverse")
     flipped.dtype = DType.INT32
-    result = add(graph, "Cast", [flipped], {"SrcT": DType.INT32, "DstT": DType.BOOL, "Truncate": False},
-                 name=name, like=out)
-    ed.replace(node, [result], keep_controls=True)
+    ed.replace_with(node, "Cast", [flipped], {"SrcT": DType.INT32, "DstT": DType.BOOL, "Truncate": False})
     return True
 
 
-@rewrite("OneHot")
+@RULES.register("OneHot")
 def _one_hot_float(ed: Editor, node: Node) -> bool:
     dtype = node.attrs.get("T")
     if not isinstance(dtype, DType) or dtype.numpy.kind != "f" or len(node.inputs) != 4:
         return False
     if int(node.attrs.get("axis", -1)) != -1:
         return False  # TF.js's OneHot has no axis either: left for TF.js to report
-    graph = ed.graph
+    graph, name = ed.graph, node.name
     indices, depth, on, off = node.inputs
-    out = node.outputs[0]
-    name = take_name(graph, node)
     one = add_const(graph, np.array(1, np.int32), f"{name}/one", DType.INT32)
     zero = add_const(graph, np.array(0, np.int32), f"{name}/zero", DType.INT32)
     hot = add(graph, "OneHot", [indices, depth, one, zero],
@@ -127,8 +105,7 @@ def _one_hot_float(ed: Editor, node: Node) -> bool:
     mask = add(graph, "Cast", [hot], {"SrcT": DType.INT32, "DstT": DType.BOOL, "Truncate": False},
                name=f"{name}/mask")
     mask.dtype = DType.BOOL
-    result = add(graph, "SelectV2", [mask, on, off], {"T": dtype}, name=name, like=out)
-    ed.replace(node, [result], keep_controls=True)
+    ed.replace_with(node, "SelectV2", [mask, on, off], {"T": dtype})
     return True
 
 
@@ -136,9 +113,9 @@ def _pooled(size: int, k: int, stride: int, same: bool) -> int:
     return -(-size // stride) if same else (size - k) // stride + 1
 
 
-@rewrite("MaxPool3D")
+@RULES.register("MaxPool3D")
 def _max_pool_3d(ed: Editor, node: Node) -> bool:
-    x, out = node.inputs[0], node.outputs[0]
+    x = node.inputs[0]
     dims = x.shape.dims if x.shape is not None else None
     ksize, strides = list(node.attrs.get("ksize", [])), list(node.attrs.get("strides", []))
     padding = _attr_text(node.attrs.get("padding"))
@@ -150,14 +127,15 @@ def _max_pool_3d(ed: Editor, node: Node) -> bool:
     sd, sh, sw = (int(v) for v in strides[1:4])
     same = padding == "SAME"
     d2, h2, w2 = _pooled(d, kd, sd, same), _pooled(h, kh, sh, same), _pooled(w, kw, sw, same)
-    graph = ed.graph
+    graph, name = ed.graph, node.name
     dtype = node.attrs.get("T", DType.FLOAT)
-    name = take_name(graph, node)
+
+    def shape_const(shape: list[int], suffix: str) -> Value:
+        return add_const(graph, np.array(shape, np.int32), f"{name}/{suffix}_shape", DType.INT32)
 
     def reshape(value: Value, shape: list[int], suffix: str) -> Value:
-        target = add_const(graph, np.array(shape, np.int32), f"{name}/{suffix}_shape", DType.INT32)
-        return add(graph, "Reshape", [value, target], {"T": dtype, "Tshape": DType.INT32},
-                   name=f"{name}/{suffix}" if suffix != "out" else name)
+        return add(graph, "Reshape", [value, shape_const(shape, suffix)], {"T": dtype, "Tshape": DType.INT32},
+                   name=f"{name}/{suffix}")
 
     def pool(value: Value, k: tuple[int, int], stride: tuple[int, int], suffix: str) -> Value:
         return add(graph, "MaxPool", [value], {"T": dtype, "ksize": [1, k[0], k[1], 1],
@@ -167,13 +145,12 @@ def _max_pool_3d(ed: Editor, node: Node) -> bool:
 
     planes = pool(reshape(x, [-1, h, w, c], "planes"), (kh, kw), (sh, sw), "pool_hw")
     depth = pool(reshape(planes, [-1, d, h2 * w2, c], "columns"), (kd, 1), (sd, 1), "pool_d")
-    result = reshape(depth, [-1, d2, h2, w2, c], "out")
-    result.dtype, result.shape = out.dtype, out.shape
-    ed.replace(node, [result], keep_controls=True)
+    ed.replace_with(node, "Reshape", [depth, shape_const([-1, d2, h2, w2, c], "out")],
+                    {"T": dtype, "Tshape": DType.INT32})
     return True
 
 
-@rewrite("TensorScatterUpdate")
+@RULES.register("TensorScatterUpdate")
 def _private_scatter_target(ed: Editor, node: Node) -> bool:
     graph = ed.graph
     target = node.inputs[0]
@@ -190,7 +167,7 @@ def _private_scatter_target(ed: Editor, node: Node) -> bool:
     return True
 
 
-@rewrite("GatherV2")
+@RULES.register("GatherV2")
 def _batched_gather(ed: Editor, node: Node) -> bool:
     batch = int(node.attrs.get("batch_dims", 0))
     if batch <= 0:
@@ -210,8 +187,7 @@ def _batched_gather(ed: Editor, node: Node) -> bool:
     count, width = int(np.prod(batch_shape)), int(p_dims[batch])  # type: ignore[arg-type]
     tind = node.attrs.get("Tindices", DType.INT32)
     tparams = node.attrs.get("Tparams", DType.FLOAT)
-    out = node.outputs[0]
-    name = take_name(graph, node)
+    name = node.name
     offsets = (np.arange(count) * width).reshape(batch_shape + [1] * (len(i_dims) - batch))
     offset = add_const(graph, offsets.astype(tind.numpy), f"{name}/offsets", tind)
     flat_index = add(graph, "AddV2", [indices, offset], {"T": tind}, name=f"{name}/index")
@@ -223,10 +199,8 @@ def _batched_gather(ed: Editor, node: Node) -> bool:
     flat = add(graph, "Reshape", [params, shape], {"T": tparams, "Tshape": DType.INT32}, name=f"{name}/flat")
     flat.dtype = tparams
     zero = add_const(graph, np.array(0, np.int32), f"{name}/axis", DType.INT32)
-    result = add(graph, "GatherV2", [flat, flat_index, zero],
-                 {"Tparams": tparams, "Tindices": tind, "Taxis": DType.INT32, "batch_dims": 0}, name=name,
-                 like=out)
-    ed.replace(node, [result], keep_controls=True)
+    ed.replace_with(node, "GatherV2", [flat, flat_index, zero],
+                    {"Tparams": tparams, "Tindices": tind, "Taxis": DType.INT32, "batch_dims": 0})
     return True
 
 
@@ -242,7 +216,7 @@ def band_mask(rows: int, cols: int, num_lower: int, num_upper: int) -> np.ndarra
     return keep
 
 
-@rewrite("MatrixBandPart")
+@RULES.register("MatrixBandPart")
 def _band_part(ed: Editor, node: Node) -> bool:
     x = node.inputs[0]
     lower, upper = const_of(node.inputs[1]), const_of(node.inputs[2])
@@ -252,26 +226,15 @@ def _band_part(ed: Editor, node: Node) -> bool:
     if lower is None or upper is None or dims is None or len(dims) < 2 or None in dims[-2:]:
         raise UnsupportedError(f"MatrixBandPart {node.name} with bounds that may differ (TF.js 4.22 applies "
                                "num_lower to both sides) needs constant bounds and static matrix dims")
-    graph = ed.graph
-    out = node.outputs[0]
+    graph, name = ed.graph, node.name
     dtype = node.attrs.get("T", DType.FLOAT)
-    name = take_name(graph, node)
     mask = add_const(graph, band_mask(dims[-2], dims[-1], int(lower), int(upper)), f"{name}/mask", DType.BOOL)
     zero = add_const(graph, np.zeros((), dtype.numpy), f"{name}/zero", dtype)
-    result = add(graph, "SelectV2", [mask, x, zero], {"T": dtype}, name=name, like=out)
-    ed.replace(node, [result], keep_controls=True)
+    ed.replace_with(node, "SelectV2", [mask, x, zero], {"T": dtype})
     return True
 
 
 @register_pass
-class RewriteTfjsGaps(GraphPass):
+class RewriteTfjsGaps(RuleTablePass):
     name = "rewrite_tfjs_gaps"
-
-    def run_body(self, graph: Graph, ctx: PassContext, *, is_main: bool) -> bool:
-        changed = False
-        ed = Editor(graph)
-        for node in list(graph.nodes):
-            fn = _REWRITES.get(node.op)
-            if fn is not None and ed.alive(node) and fn(ed, node):
-                changed = True
-        return ed.finish() or changed
+    rules = RULES

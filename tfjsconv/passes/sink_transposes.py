@@ -25,74 +25,10 @@ import numpy as np
 
 from ..ir.graph import Graph, Node, Value
 from ..ir.types import DType, Shape
-from .base import GraphPass, PassContext, add_const, const_of, is_output, only_consumer, register_pass
+from ..ops.traits import ELEMENTWISE, ELEMENTWISE_UNARY, PADS, REDUCTIONS
+from .base import Editor, RewritePass, add_const, const_of, is_output, only_consumer, register_pass
 
-UNARY = frozenset(
-    {
-        "Relu",
-        "Relu6",
-        "Elu",
-        "Selu",
-        "Sigmoid",
-        "Tanh",
-        "Neg",
-        "Abs",
-        "Exp",
-        "Log",
-        "Sqrt",
-        "Rsqrt",
-        "Square",
-        "Erf",
-        "Cast",
-        "Identity",
-        "LeakyRelu",
-        "Softplus",
-        "Softsign",
-        "Reciprocal",
-        "Floor",
-        "Ceil",
-        "Round",
-        "Sign",
-        "Sin",
-        "Cos",
-        "LogicalNot",
-        "Expm1",
-        "Log1p",
-        "IsNan",
-        "IsInf",
-        "IsFinite",
-    }
-)
-ELEMENTWISE = frozenset(
-    {
-        "AddV2",
-        "Add",
-        "Sub",
-        "Mul",
-        "RealDiv",
-        "Div",
-        "FloorDiv",
-        "FloorMod",
-        "Maximum",
-        "Minimum",
-        "Pow",
-        "SquaredDifference",
-        "Equal",
-        "NotEqual",
-        "Less",
-        "LessEqual",
-        "Greater",
-        "GreaterEqual",
-        "LogicalAnd",
-        "LogicalOr",
-        "SelectV2",
-        "ClipByValue",
-        "Prelu",
-        "AddN",
-    }
-)
-REDUCTIONS = frozenset({"Mean", "Sum", "Max", "Min", "Prod", "All", "Any"})
-PADS = frozenset({"Pad", "PadV2", "MirrorPad"})
+_POINTWISE = ELEMENTWISE_UNARY | ELEMENTWISE
 _MAX_STEPS = 100000
 
 
@@ -173,7 +109,7 @@ class _Sinker:
         return bool(ready)
 
     def _elementwise_ready(self, t: Node, perm: list[int], c: Node) -> bool:
-        if (c.op not in UNARY and c.op not in ELEMENTWISE) or len(c.outputs) != 1 or c.control_inputs:
+        if (c.op not in _POINTWISE) or len(c.outputs) != 1 or c.control_inputs:
             return False
         for value in c.inputs:
             if value is t.outputs[0] or perm_of(value.producer) == perm:
@@ -188,7 +124,7 @@ class _Sinker:
             return False
         if c.op == "Reshape":
             return self._into_reshape(t, perm, c)
-        if c.op in UNARY or c.op in ELEMENTWISE:
+        if c.op in _POINTWISE:
             inputs = self._operands(t, perm, c.inputs)
             if inputs is None:
                 return False
@@ -300,21 +236,10 @@ class _Sinker:
 
 
 @register_pass
-class SinkTransposes(GraphPass):
+class SinkTransposes(RewritePass):
     name = "sink_transposes"
+    ops = frozenset({"Transpose"})
+    sweeps = _MAX_STEPS  # each sweep moves transposes one op down; repeat until none moves
 
-    def run_body(self, graph: Graph, ctx: PassContext, *, is_main: bool) -> bool:
-        sinker = _Sinker(graph)
-        changed = False
-        for _ in range(_MAX_STEPS):
-            fired = False
-            for node in list(graph.nodes):
-                if graph.get(node.name) is not node:
-                    continue  # removed earlier in this sweep
-                if sinker.step(node):
-                    fired = True
-            if not fired:
-                break
-            changed = True
-            graph.toposort()
-        return changed
+    def rewrite(self, ed: Editor, node: Node) -> bool:
+        return _Sinker(ed.graph).step(node)

@@ -24,28 +24,12 @@ from ....errors import UnsupportedError
 from ....ir.graph import Graph, LazyArray, Node, Value, as_array
 from ....ir.types import DType, Shape
 from ....ops.kernels import NotComputable, get_kernel
+from ....ops.traits import BOOL_RESULT
 
 Handler = Callable[["OnnxContext", "OnnxNode"], Sequence[Optional[Value]]]
 
 _HANDLERS: dict[str, list[tuple[int, Handler]]] = {}
 _FAMILIES = ("math", "nn", "norm", "resize", "tensor", "shape", "reduce")
-# TF ops whose result is bool whatever their operands (the folded Const must be bool too).
-BOOL_RESULT_OPS = frozenset(
-    {
-        "Equal",
-        "NotEqual",
-        "Less",
-        "LessEqual",
-        "Greater",
-        "GreaterEqual",
-        "LogicalAnd",
-        "LogicalOr",
-        "LogicalNot",
-        "IsNan",
-        "IsInf",
-        "IsFinite",
-    }
-)
 _EAGER_FOLD_LIMIT = 4 * 1024 * 1024  # bytes; bigger results stay ops (fold_constants decides later)
 
 
@@ -267,7 +251,7 @@ class OnnxContext:
         return self.const(np.asarray(value, dtype=dtype.numpy), suffix)
 
     def binary(self, op: str, a: Value, b: Value, suffix: Optional[str] = None) -> Value:
-        dtype = DType.BOOL if op in BOOL_RESULT_OPS else a.dtype
+        dtype = DType.BOOL if op in BOOL_RESULT else a.dtype
         return self.op(
             op, [a, b], {"T": a.dtype}, dtype=dtype, shape=_broadcast(a.shape, b.shape), suffix=suffix
         )
@@ -275,7 +259,7 @@ class OnnxContext:
     def unary(
         self, op: str, x: Value, attrs: Optional[dict[str, Any]] = None, suffix: Optional[str] = None
     ) -> Value:
-        dtype = DType.BOOL if op in BOOL_RESULT_OPS else x.dtype
+        dtype = DType.BOOL if op in BOOL_RESULT else x.dtype
         return self.op(op, [x], {"T": x.dtype, **(attrs or {})}, dtype=dtype, shape=x.shape, suffix=suffix)
 
 
