@@ -17,7 +17,7 @@ ONNX_PASSES = DEFAULT_PASSES[:1] + ("sink_transposes",) + DEFAULT_PASSES[1:]
 def onnx_to_graph(ctx: RouteContext) -> None:
     from ..readers.onnx.model import load_onnx_graph
 
-    graph = load_onnx_graph(ctx.input_path)
+    graph = load_onnx_graph(ctx.input_path, ctx.warnings)
     optimize(graph, ctx.options, warnings=ctx.warnings, passes=ONNX_PASSES)
     try:
         write_graph_model(

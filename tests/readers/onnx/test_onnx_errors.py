@@ -46,23 +46,28 @@ def test_text_file_named_onnx_is_not_detected_as_onnx(tmp_path: Path) -> None:
     assert_clean_failure(run_cli(str(fake), str(out)), out, "cannot tell the model format")
 
 
-def test_unsupported_ops_all_listed_and_nothing_written(tmp_path: Path) -> None:
+def test_every_unconvertible_node_is_listed_at_once_and_nothing_written(tmp_path: Path) -> None:
     nodes = [
-        helper.make_node("Det", ["x"], ["d"]),
-        helper.make_node("NonMaxSuppression", ["b", "s"], ["n"]),
-        helper.make_node("Loop", ["", ""], ["l"], body=helper.make_graph([], "body", [], [])),
-        helper.make_node("Relu", ["x"], ["y"]),
+        helper.make_node("Det", ["x"], ["d"], name="det"),
+        helper.make_node("Det", ["x"], ["d2"], name="det2"),
+        helper.make_node("Custom", ["x"], ["c"], name="custom", domain="com.example"),
+        helper.make_node("MaxPool", ["p"], ["m", "idx"], name="pool_with_indices", kernel_shape=[2, 2]),
+        helper.make_node("Relu", ["d"], ["r"], name="after_det"),  # fails only because Det did
+        helper.make_node("Relu", ["x"], ["y"], name="fine"),
     ]
     path = save_model(
         tmp_path / "m.onnx",
         nodes,
-        [value_info("x", [2, 2]), value_info("b", [1, 3, 4]), value_info("s", [1, 1, 3])],
-        [value_info("d", None), value_info("n", None), value_info("l", None), value_info("y", None)],
+        [value_info("x", [2, 2]), value_info("p", [1, 1, 4, 4])],
+        [value_info(n, None) for n in ("d", "d2", "c", "m", "idx", "r", "y")],
     )
     out = tmp_path / "out"
     result = run_cli(str(path), str(out))
-    line = assert_clean_failure(result, out, "Det (1 node)", "NonMaxSuppression (1 node)", "Loop (1 node)")
-    assert "Relu" not in line
+    line = assert_clean_failure(
+        result, out, "4 ONNX nodes", "Det (2 nodes: 'det', 'det2')", "com.example.Custom (1 node: 'custom')",
+        "MaxPool node 'pool_with_indices': the Indices output"
+    )
+    assert "after_det" not in line and "'fine'" not in line
     assert result.returncode == 3
 
 

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 from onnx_builders import convert_ir, helper, run_model, save_model, value_info
 
-from tfjsconv.errors import UnsupportedError, UnsupportedOpsError
+from tfjsconv.errors import UnsupportedError
 from tfjsconv.readers.onnx.model import load_onnx_graph, tf_name
 from tfjsconv.readers.onnx.ops import lookup
+from tfjsconv.readers.onnx.problems import UnsupportedNodesError
 
 RNG = np.random.default_rng(7)
 
@@ -198,10 +199,11 @@ def test_unsupported_ops_are_listed_together(tmp_path: Path) -> None:
         [value_info("x", [2, 2])],
         [value_info("d", None), value_info("u", None), value_info("d2", None), value_info("y", None)],
     )
-    with pytest.raises(UnsupportedOpsError) as info:
+    with pytest.raises(UnsupportedNodesError) as info:
         load_onnx_graph(path)
-    assert info.value.ops == {"Det": ["node_0", "node_2"], "Unique": ["node_1"]}
-    assert "Det (2 nodes), Unique (1 node)" in str(info.value)
+    assert [(p.op, p.node) for p in info.value.problems] == [("Det", "node_0"), ("Unique", "node_1"),
+                                                             ("Det", "node_2")]
+    assert "Det (2 nodes: 'node_0', 'node_2'), Unique (1 node: 'node_1')" in str(info.value)
 
 
 @pytest.mark.parametrize(

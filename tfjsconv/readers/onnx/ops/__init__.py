@@ -20,11 +20,12 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from ....errors import UnsupportedError
 from ....ir.graph import Graph, LazyArray, Node, Value, as_array
 from ....ir.types import DType, Shape
 from ....ops.kernels import NotComputable, get_kernel
 from ....ops.traits import BOOL_RESULT
+from ..problems import NodeRefusal, Problem
+from .onnx_types import as_computed
 
 Handler = Callable[["OnnxContext", "OnnxNode"], Sequence[Optional[Value]]]
 
@@ -79,6 +80,10 @@ class OnnxNode:
     def attr(self, key: str, default: Any = None) -> Any:
         return self.attrs.get(key, default)
 
+    @property
+    def qualified_op(self) -> str:
+        return self.op_type if self.domain in ("", "ai.onnx") else f"{self.domain}.{self.op_type}"
+
     def describe(self) -> str:
         return f"{self.op_type} node {self.name or self.outputs[0]!r}"
 
@@ -86,13 +91,23 @@ class OnnxNode:
 class OnnxContext:
     """Builder state shared by every handler of one model."""
 
-    def __init__(self, graph: Graph, opset: int) -> None:
+    def __init__(self, graph: Graph, opset: int, parent: Optional[OnnxContext] = None) -> None:
         self.graph = graph
         self.opset = opset
+        self.parent = parent  # the enclosing graph's context, for If/Loop/Scan bodies
         self.values: dict[str, Value] = {}
         self.prefix = "onnx"
         self.node: Optional[OnnxNode] = None
         self.inferred: dict[str, tuple[Optional[int], ...]] = {}  # ONNX shape inference: name -> dims
+        self.inferred_types: dict[str, int] = {}  # ONNX shape inference: name -> element type
+        # Shared with nested body contexts: one report and one set of warnings per model.
+        self.problems: list[Problem] = [] if parent is None else parent.problems
+        self.reduced: set[str] = set() if parent is None else parent.reduced  # float16/bfloat16/float64
+        self.poisoned: set[int] = set()  # ids of Values standing in for refused nodes' outputs
+
+    def lookup_outer(self, name: str) -> Optional[Value]:
+        """A value of an enclosing graph that a body reads by name (bodies override this)."""
+        return None
 
     def out_dims(self, node: OnnxNode, index: int) -> Optional[tuple[Optional[int], ...]]:
         """The inferred dims of an output of ``node`` (None when shape inference did not know)."""
@@ -112,9 +127,10 @@ class OnnxContext:
             raise self.refuse(f"input {index} is missing")
         return value
 
-    def refuse(self, why: str) -> UnsupportedError:
-        where = self.node.describe() if self.node is not None else "ONNX node"
-        return UnsupportedError(f"{where}: {why}")
+    def refuse(self, why: str) -> NodeRefusal:
+        if self.node is None:
+            return NodeRefusal("ONNX", "?", why)
+        return NodeRefusal(self.node.qualified_op, self.node.name, why)
 
     # ----- static facts ----------------------------------------------------------------------------
     @staticmethod
@@ -150,7 +166,9 @@ class OnnxContext:
         return f"{self.prefix}/{suffix}" if suffix else self.prefix
 
     def const(self, array: Any, suffix: str = "const", dtype: Optional[DType] = None) -> Value:
-        data = np.asarray(array) if not isinstance(array, LazyArray) else array
+        data = as_computed(np.asarray(array), self.reduced) if not isinstance(array, LazyArray) else array
+        if dtype in (DType.HALF, DType.DOUBLE, DType.BFLOAT16):
+            dtype = DType.FLOAT
         node = self.graph.add_const(data, name=self.graph.unique_name(self.name(suffix)), dtype=dtype)
         return node.outputs[0]
 
@@ -244,6 +262,29 @@ class OnnxContext:
             dtype=dtype,
             shape=x.shape,
             suffix="cast",
+        )
+
+    def select(self, cond: Value, x: Value, y: Value, suffix: Optional[str] = None) -> Value:
+        shape = _broadcast(_broadcast(cond.shape, x.shape), y.shape)
+        return self.op("SelectV2", [cond, x, y], {"T": x.dtype}, dtype=x.dtype, shape=shape, suffix=suffix)
+
+    def shape_of(self, x: Value, dtype: DType = DType.INT32) -> Value:
+        """``Shape(x)`` (a Const when the shape is static)."""
+        dims = self.dims(x)
+        if dims is not None and all(d is not None for d in dims):
+            return self.const(np.asarray(dims, dtype=dtype.numpy).reshape(-1), "shape", dtype)
+        rank = None if dims is None else len(dims)
+        return self.op("Shape", [x], {"T": x.dtype, "out_type": dtype}, dtype=dtype, shape=Shape((rank,)))
+
+    def slice_1d(self, v: Value, begin: int, end: int, shrink: bool = False) -> Value:
+        """``v[begin:end]`` of a 1-D value (``v[begin]`` when ``shrink``)."""
+        return self.op(
+            "StridedSlice",
+            [v, self.int_const([begin], "begin"), self.int_const([end], "end"), self.int_const([1], "step")],
+            {"T": v.dtype, "Index": DType.INT32, "begin_mask": 0, "end_mask": 0, "ellipsis_mask": 0,
+             "new_axis_mask": 0, "shrink_axis_mask": 1 if shrink else 0},
+            dtype=v.dtype,
+            shape=Shape(()) if shrink else Shape((max(end - begin, 0),)),
         )
 
     def scalar(self, value: float, like: Value, suffix: str = "scalar") -> Value:

@@ -9,8 +9,9 @@ import numpy as np
 
 from ....ir.graph import Value
 from ....ir.types import DType, Shape
-from . import Handler, OnnxContext, OnnxNode, onnx_op
-from .onnx_types import onnx_dtype
+from . import Handler, OnnxContext, OnnxNode, normalize_axis, onnx_op
+from .onnx_types import compute_dtype
+from .shape import reshape_to
 
 _BINARY = {
     "Add": "AddV2",
@@ -24,7 +25,6 @@ _BINARY = {
     "And": "LogicalAnd",
     "Or": "LogicalOr",
     "Xor": "NotEqual",
-    "PRelu": "Prelu",
 }
 _UNARY = {
     "Sqrt": "Sqrt",
@@ -54,13 +54,30 @@ _UNARY = {
     "Atan": "Atan",
     "Sinh": "Sinh",
     "Cosh": "Cosh",
+    "Asinh": "Asinh",
+    "Acosh": "Acosh",
+    "Atanh": "Atanh",
 }
+_FLOATS = (DType.FLOAT, DType.DOUBLE, DType.HALF)
+
+
+def legacy_broadcast(ctx: OnnxContext, node: OnnxNode, a: Value, b: Value) -> Value:
+    """``b`` aligned as opset < 7 ``broadcast=1, axis=k`` asks: its dims start at axis k of ``a``."""
+    if ctx.opset >= 7 or not int(node.attr("broadcast", 0)) or node.attr("axis") is None:
+        return b
+    ra, rb = ctx.rank(a), ctx.rank(b)
+    axis = normalize_axis(int(node.attr("axis")), ra)
+    trailing = ra - axis - rb
+    if trailing <= 0:
+        return b
+    dims = ctx.dims(b) or ()
+    return reshape_to(ctx, b, list(dims) + [1] * trailing, "legacy_broadcast")
 
 
 def _binary_handler(tf_op: str) -> Handler:
     def handle(ctx: OnnxContext, node: OnnxNode) -> list[Optional[Value]]:
         a, b = ctx.required(node, 0), ctx.required(node, 1)
-        out = ctx.binary(tf_op, a, b)
+        out = ctx.binary(tf_op, a, legacy_broadcast(ctx, node, a, b))
         return [out]
 
     return handle
@@ -80,11 +97,30 @@ for _onnx, _tf in _UNARY.items():
     onnx_op(_onnx, since=1)(_unary_handler(_tf))
 
 
+def trunc_div(ctx: OnnxContext, a: Value, b: Value) -> Value:
+    """Integer division rounding toward zero (ONNX, C) from TF.js's flooring FloorDiv."""
+    sign = ctx.binary("Mul", ctx.unary("Sign", a), ctx.unary("Sign", b))
+    return ctx.binary("Mul", sign, ctx.binary("FloorDiv", ctx.unary("Abs", a), ctx.unary("Abs", b)))
+
+
 @onnx_op("Div", since=1)
 def div(ctx: OnnxContext, node: OnnxNode) -> list[Optional[Value]]:
     a, b = ctx.required(node, 0), ctx.required(node, 1)
-    is_float = a.dtype in (DType.FLOAT, DType.DOUBLE, DType.HALF)
-    return [ctx.binary("RealDiv" if is_float else "Div", a, b)]
+    b = legacy_broadcast(ctx, node, a, b)
+    if a.dtype in _FLOATS:
+        return [ctx.binary("RealDiv", a, b)]
+    return [trunc_div(ctx, a, b)]
+
+
+@onnx_op("PRelu", since=1)
+def prelu(ctx: OnnxContext, node: OnnxNode) -> list[Optional[Value]]:
+    x, slope = ctx.required(node, 0), ctx.required(node, 1)
+    dims, sdims = ctx.dims(x), ctx.dims(slope)
+    if ctx.opset < 7 and dims is not None and sdims is not None and len(sdims) == 1 and len(dims) > 2:
+        # Before opset 7 a 1-D slope is per channel (axis 1), not numpy-broadcast from the right.
+        if sdims[0] != 1:
+            slope = reshape_to(ctx, slope, [sdims[0]] + [1] * (len(dims) - 2), "channel_slope")
+    return [ctx.binary("Prelu", x, slope)]
 
 
 @onnx_op("Pow", since=1)
@@ -99,14 +135,26 @@ def pow_(ctx: OnnxContext, node: OnnxNode) -> list[Optional[Value]]:
 @onnx_op("Mod", since=10)
 def mod(ctx: OnnxContext, node: OnnxNode) -> list[Optional[Value]]:
     a, b = ctx.required(node, 0), ctx.required(node, 1)
+    if a.dtype not in _FLOATS:
+        if not int(node.attr("fmod", 0)):
+            return [ctx.binary("FloorMod", a, b)]  # Python modulo: the sign of the divisor
+        return [ctx.binary("Sub", a, ctx.binary("Mul", b, trunc_div(ctx, a, b)))]  # C: the dividend's
+    # TF.js's float mod is JS's % (C fmod, exact), corrected to the divisor's sign as
+    # (r + b) % b; with b = +-inf that gives NaN where numpy (ONNX's reference) gives r + b.
     if not int(node.attr("fmod", 0)):
-        return [ctx.binary("FloorMod", a, b)]  # Python modulo: the sign of the divisor
-    if a.dtype not in (DType.FLOAT, DType.HALF, DType.DOUBLE):
-        raise ctx.refuse("integer Mod with fmod=1 (C fmod) has no TF.js op")
-    # C fmod keeps the sign of the dividend: a - b * trunc(a / b), trunc(q) = sign(q) * floor(|q|).
-    q = ctx.binary("RealDiv", a, b)
-    trunc = ctx.binary("Mul", ctx.unary("Sign", q), ctx.unary("Floor", ctx.unary("Abs", q)))
-    return [ctx.binary("Sub", a, ctx.binary("Mul", b, trunc))]
+        out = ctx.binary("FloorMod", a, b)
+        opposite = ctx.binary("Less", ctx.binary("Mul", a, b), ctx.scalar(0.0, a))
+        corrected = ctx.select(opposite, b, a)
+    else:
+        # C fmod keeps the sign of the dividend: a - b * trunc(a / b); fmod(a, +-inf) = a.
+        q = ctx.binary("RealDiv", a, b)
+        trunc = ctx.binary("Mul", ctx.unary("Sign", q), ctx.unary("Floor", ctx.unary("Abs", q)))
+        out = ctx.binary("Sub", a, ctx.binary("Mul", b, trunc))
+        corrected = a
+    infinite = ctx.binary("LogicalAnd", ctx.unary("IsInf", b), ctx.unary("IsFinite", a))
+    return [ctx.select(infinite, corrected, out)]
+
+
 
 
 def _variadic(ctx: OnnxContext, node: OnnxNode, tf_op: str) -> Value:
@@ -276,7 +324,7 @@ def is_inf(ctx: OnnxContext, node: OnnxNode) -> list[Optional[Value]]:
 @onnx_op("Cast", since=1)
 def cast(ctx: OnnxContext, node: OnnxNode) -> list[Optional[Value]]:
     x = ctx.required(node, 0)
-    return [ctx.cast(x, onnx_dtype(int(node.attr("to")), ctx))]
+    return [ctx.cast(x, compute_dtype(int(node.attr("to")), ctx))]
 
 
 @onnx_op("CastLike", since=15)
@@ -293,6 +341,40 @@ def _matmul_shape(a: Value, b: Value) -> Optional[Shape]:
     batch = _broadcast(Shape(a.shape.dims[:-2]), Shape(b.shape.dims[:-2]))
     assert batch is not None and batch.dims is not None
     return Shape(batch.dims + (a.shape.dims[-2], b.shape.dims[-1]))
+
+
+def _broadcast_batches(ctx: OnnxContext, a: Value, b: Value) -> tuple[Value, Value]:
+    """Operands whose batch dims TF.js can pair.
+
+    TF.js flattens the batch dims of each operand and pairs the two counts only when they are equal
+    or one is 1, so (3, 1) x (1, 2) batches (fine in numpy) must be broadcast to (3, 2) first."""
+    da, db = ctx.dims(a), ctx.dims(b)
+    if da is None or db is None or len(da) < 3 and len(db) < 3:
+        return a, b
+    ba, bb = list(da[:-2]), list(db[:-2])
+    n = max(len(ba), len(bb))
+    ba, bb = [1] * (n - len(ba)) + ba, [1] * (n - len(bb)) + bb
+    if all(d == 1 for d in ba) or all(d == 1 for d in bb):
+        return a, b
+    if all(x == y for x, y in zip(ba, bb)) or all(x is None or y is None or x == y for x, y in zip(ba, bb)):
+        return a, b  # same batches (unknown dims are taken to be equal: the model would be invalid)
+    if any(d is None for d in ba + bb):
+        raise ctx.refuse("MatMul batch dimensions that broadcast against each other must be static "
+                         "(TF.js pairs only equal or single batches)")
+    batch = [max(x, y) for x, y in zip(ba, bb)]  # type: ignore[type-var]
+    out = []
+    for value, dims, own in ((a, da, ba), (b, db, bb)):
+        if own != batch:
+            full = [*batch, *dims[-2:]]
+            value = ctx.op(
+                "BroadcastTo",
+                [value, ctx.int_const(full, "batch_shape")],
+                {"T": value.dtype, "Tidx": DType.INT32},
+                dtype=value.dtype,
+                shape=Shape(tuple(full)),
+            )
+        out.append(value)
+    return out[0], out[1]
 
 
 def matmul_values(ctx: OnnxContext, a: Value, b: Value) -> Value:
@@ -316,6 +398,7 @@ def matmul_values(ctx: OnnxContext, a: Value, b: Value) -> Value:
             shape=Shape(b.shape.dims + (1,)),
         )  # type: ignore[union-attr,operator]
         squeeze.append(-1)
+    a, b = _broadcast_batches(ctx, a, b)
     shape = _matmul_shape(a, b)
     if ctx.rank(a) == 2 and ctx.rank(b) == 2:
         out = ctx.op(
@@ -382,9 +465,12 @@ def gemm(ctx: OnnxContext, node: OnnxNode) -> list[Optional[Value]]:
 def einsum(ctx: OnnxContext, node: OnnxNode) -> list[Optional[Value]]:
     values = [ctx.values[n] for n in node.inputs if n]
     equation = node.attr("equation", b"")
-    equation = equation.decode() if isinstance(equation, bytes) else str(equation)
+    equation = (equation.decode() if isinstance(equation, bytes) else str(equation)).replace(" ", "")
     if "..." in equation:
         raise ctx.refuse("ellipsis in an Einsum equation is not supported by TF.js")
+    if "->" not in equation:  # implicit output: the letters used once, in alphabetical order
+        letters = equation.replace(",", "")
+        equation += "->" + "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
     return [
         ctx.op(
             "Einsum",

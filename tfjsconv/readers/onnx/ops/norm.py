@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from typing import Optional
 
+import numpy as np
+
 from ....ir.graph import Value
 from ....ir.types import DType, Shape
 from . import OnnxContext, OnnxNode, normalize_axis, onnx_op
@@ -145,6 +147,29 @@ def log_softmax(ctx: OnnxContext, node: OnnxNode) -> list[Optional[Value]]:
 
 @onnx_op("Dropout", since=1)
 def dropout(ctx: OnnxContext, node: OnnxNode) -> list[Optional[Value]]:
-    if len(node.outputs) > 1 and node.outputs[1]:
-        raise ctx.refuse("the mask output of Dropout is not supported (inference only)")
-    return [ctx.unary("Identity", ctx.required(node, 0))]
+    x = ctx.required(node, 0)
+    training = bool(node.attr("is_test", 1) == 0) if ctx.opset < 7 else False
+    if ctx.opset >= 12:
+        flag = ctx.input(node, 2)
+        if flag is not None:
+            value = ctx.const_value(flag)
+            if value is None:
+                raise ctx.refuse("training_mode is computed at run time (training-mode Dropout is random)")
+            training = bool(np.asarray(value).reshape(-1)[0])
+        if training:
+            ratio = ctx.input(node, 1)
+            ratio_value = 0.5 if ratio is None else ctx.const_value(ratio)
+            if ratio_value is None or float(np.asarray(ratio_value).reshape(-1)[0]) != 0.0:
+                raise ctx.refuse("training_mode=true drops random elements, which a converted model cannot "
+                                 "reproduce")
+    elif training:
+        raise ctx.refuse("is_test=0 (training-mode Dropout) drops random elements")
+    out = ctx.unary("Identity", x)
+    mask = None
+    if len(node.outputs) > 1 and node.outputs[1]:  # inference keeps every element
+        keep = ctx.const(np.asarray(True), "keep") if ctx.opset >= 10 else ctx.scalar(1.0, x, "keep")
+        dims = ctx.op("Shape", [x], {"T": x.dtype, "out_type": DType.INT32}, dtype=DType.INT32,
+                      shape=Shape((ctx.rank(x),)))
+        mask = ctx.op("Fill", [dims, keep], {"T": keep.dtype, "index_type": DType.INT32}, dtype=keep.dtype,
+                      shape=x.shape)
+    return [out, mask]

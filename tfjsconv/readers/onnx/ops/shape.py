@@ -122,19 +122,25 @@ def range_(ctx: OnnxContext, node: OnnxNode) -> list[Optional[Value]]:
 def reshape(ctx: OnnxContext, node: OnnxNode) -> list[Optional[Value]]:
     x, target = ctx.required(node, 0), ctx.required(node, 1)
     wanted = ctx.const_value(target)
-    if wanted is None:  # computed at run time: fine unless a literal 0 ("copy this dim") is possible
+    out_dims = ctx.out_dims(node, 0)
+    if wanted is None and out_dims is not None and all(d is not None for d in out_dims):
+        wanted = np.asarray(out_dims, dtype=np.int64)  # shape inference resolved the target
+        if int(node.attr("allowzero", 0)) == 0 and 0 in out_dims:
+            wanted = None  # a 0 in the result would be read as "copy" below
+    if wanted is None:  # computed at run time
+        if not int(node.attr("allowzero", 0)):
+            target = _copy_zero_dims(ctx, x, target)
         return [
             ctx.op(
                 "Reshape",
                 [x, target],
                 {"T": x.dtype, "Tshape": target.dtype},
                 dtype=x.dtype,
-                shape=Shape.of(ctx.out_dims(node, 0)),
+                shape=Shape.of(out_dims),
             )
         ]
     dims = list(ctx.dims(x) or [])
     values = [int(v) for v in np.asarray(wanted).reshape(-1)]
-    out_dims = ctx.out_dims(node, 0)
     if not int(node.attr("allowzero", 0)):
         copied: list[int] = []  # positions that copy a dimension unknown until run time
         for i, v in enumerate(values):
@@ -167,6 +173,28 @@ def reshape(ctx: OnnxContext, node: OnnxNode) -> list[Optional[Value]]:
             else Shape.of(tuple(None if v < 0 else v for v in values)),
         )
     ]
+
+
+def _copy_zero_dims(ctx: OnnxContext, x: Value, target: Value) -> Value:
+    """A run-time Reshape target whose 0 entries are replaced by the matching dims of ``x``."""
+    tdims = ctx.dims(target)
+    if tdims is None or len(tdims) != 1 or tdims[0] is None:
+        raise ctx.refuse("a run-time Reshape target of unknown length (its 0 entries copy input dims)")
+    length, rank = int(tdims[0]), ctx.rank(x)
+    target = ctx.cast(target, DType.INT32)
+    shape = ctx.shape_of(x)
+    if length <= rank:
+        copied = ctx.slice_1d(shape, 0, length)
+    else:  # entries past the input's rank have nothing to copy: 0 stays 0 (ONNX rejects it anyway)
+        copied = ctx.op(
+            "ConcatV2",
+            [shape, ctx.int_const([0] * (length - rank), "zeros"), ctx.int_const([0], "axis")],
+            {"T": DType.INT32, "N": 2, "Tidx": DType.INT32},
+            dtype=DType.INT32,
+            shape=Shape((length,)),
+        )
+    is_zero = ctx.binary("Equal", target, ctx.const(np.asarray(0, np.int32), "zero"))
+    return ctx.select(is_zero, copied, target)
 
 
 def _runtime_shape(ctx: OnnxContext, x: Value, values: list[int], copied: list[int]) -> Value:

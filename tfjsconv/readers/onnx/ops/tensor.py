@@ -129,6 +129,8 @@ def gather(ctx: OnnxContext, node: OnnxNode) -> list[Optional[Value]]:
     if index_data is not None and dims is not None and dims[axis] is not None:
         index_data = np.where(index_data < 0, index_data + int(dims[axis]), index_data)  # type: ignore[arg-type]
         indices = ctx.const(index_data.astype(np.int32), "indices")
+    elif index_data is None or np.any(index_data < 0):
+        indices = wrap_negative(ctx, indices, dim_size(ctx, x, axis))
     known = shape_source(x)
     if known is not None and index_data is not None:  # a dim of a partly static shape
         picked = np.asarray(known, dtype=object)[index_data]
@@ -143,6 +145,22 @@ def gather(ctx: OnnxContext, node: OnnxNode) -> list[Optional[Value]]:
             shape=Shape.of(ctx.out_dims(node, 0)),
         )
     ]
+
+
+def dim_size(ctx: OnnxContext, x: Value, axis: int) -> Value:
+    """The size of ``x`` along ``axis`` as an int32 scalar (a Const when static)."""
+    dims = ctx.dims(x)
+    if dims is not None and dims[axis] is not None:
+        return ctx.const(np.asarray(int(dims[axis]), np.int32), "dim")  # type: ignore[arg-type]
+    return ctx.slice_1d(ctx.shape_of(x), axis, axis + 1, shrink=True)
+
+
+def wrap_negative(ctx: OnnxContext, indices: Value, size: Value) -> Value:
+    """``indices`` with negative entries counted from the end (``i + size``), as int32."""
+    idx = ctx.cast(indices, DType.INT32)
+    negative = ctx.binary("Less", idx, ctx.const(np.asarray(0, np.int32), "zero"))
+    wrapped = ctx.binary("AddV2", idx, size)
+    return ctx.select(negative, wrapped, idx)
 
 
 def _pad_spec(
@@ -258,7 +276,8 @@ def space_to_depth(ctx: OnnxContext, node: OnnxNode) -> list[Optional[Value]]:
     if c is None or h is None or w is None:
         raise ctx.refuse("SpaceToDepth needs static C, H, W (TF.js has no SpaceToDepth op)")
     tmp = reshape_to(ctx, x, [n, c, h // bs, bs, w // bs, bs])
-    tmp = ctx.transpose(tmp, (0, 3, 5, 1, 2, 4))
+    crd = text_attr(node, "mode", "DCR") == "CRD"  # opset 28: channels first, then the block offsets
+    tmp = ctx.transpose(tmp, (0, 1, 3, 5, 2, 4) if crd else (0, 3, 5, 1, 2, 4))
     return [reshape_to(ctx, tmp, [n, c * bs * bs, h // bs, w // bs])]
 
 
