@@ -19,7 +19,7 @@ import h5py
 
 from ...errors import InputError
 from ...limits import load_json
-from .h5_guard import check_global_heaps
+from .h5_guard import check_global_heaps, dataset_extents
 from .h5_safety import check_h5_objects
 from .h5_types import H5_ERRORS, H5Layer
 from .v3_weights import read_v3_weights
@@ -136,7 +136,6 @@ def open_keras_archive(path: Path) -> Iterator[KerasArchive]:
     path = Path(path)
     with (_from_directory(path) if path.is_dir() else _from_zip(path)) as (config, metadata, weights):
         try:
-            check_global_heaps(weights, report_as=path)
             handle = h5py.File(weights, "r")
         except H5_ERRORS as exc:
             raise InputError(f"model.weights.h5 in the archive is not a readable HDF5 file ({exc})",
@@ -147,5 +146,6 @@ def open_keras_archive(path: Path) -> Iterator[KerasArchive]:
             except H5_ERRORS as exc:
                 raise InputError(f"corrupt model.weights.h5 in the archive ({' '.join(str(exc).split())})",
                                  path) from exc
+            check_global_heaps(weights, report_as=path, skip=dataset_extents(handle))
             version = metadata.get("keras_version") if isinstance(metadata, dict) else None
             yield KerasArchive(path, None if version is None else str(version), config, handle)

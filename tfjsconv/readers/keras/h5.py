@@ -20,7 +20,7 @@ import numpy as np
 
 from ...errors import InputError
 from ...limits import load_json
-from .h5_guard import check_global_heaps
+from .h5_guard import check_global_heaps, dataset_extents
 from .h5_safety import check_h5_objects, dataset_array
 from .h5_types import H5_ERRORS, H5Layer, H5Weight
 from .v3_weights import read_v3_weights
@@ -156,7 +156,6 @@ def open_keras_h5(path: Path) -> Iterator[KerasH5]:
     if path.is_dir():
         raise InputError("expected a Keras .h5 file, got a directory", path)
     try:
-        check_global_heaps(path)
         handle = h5py.File(path, "r")
     except H5_ERRORS as exc:  # h5py raises OSError for non-HDF5, truncated and unreadable files
         reason = " ".join(str(exc).split())
@@ -164,6 +163,8 @@ def open_keras_h5(path: Path) -> Iterator[KerasH5]:
     try:
         try:
             check_h5_objects(handle, path)
+            # Nothing so far read a string attribute, so the heap check can skip the weights' bytes.
+            check_global_heaps(path, skip=dataset_extents(handle))
             model = _read(handle, path)
         except H5_ERRORS as exc:  # damaged metadata deeper in the file
             raise InputError(f"corrupt HDF5 file ({' '.join(str(exc).split())})", path) from exc
