@@ -1,11 +1,17 @@
 """Reads a Keras 3 ``.keras`` archive (FORMATS.md §5): ``config.json`` + ``metadata.json`` +
-``model.weights.h5`` in a zip.  The archive is only read: the weights member is streamed into a
-private temporary file (h5py needs random access) that disappears when the ``with`` block ends.
+``model.weights.h5`` in a zip.  The archive is only read.  Keras stores the weights member
+uncompressed, and then h5py reads it in place through a file object that sees only the member's
+bytes (no copy, no temporary file); a compressed member is first streamed into a private temporary
+file (h5py needs random access) that disappears when the ``with`` block ends.
 """
 
 from __future__ import annotations
 
+import io
+import mmap
+import os
 import shutil
+import struct
 import tempfile
 import zipfile
 import zlib
@@ -13,12 +19,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, BinaryIO, Optional, Union
 
 import h5py
 
 from ...errors import InputError
 from ...limits import load_json
+from ..mapped import scan_windows
 from .h5_guard import check_global_heaps, dataset_extents
 from .h5_safety import check_h5_objects
 from .h5_types import H5_ERRORS, H5Layer
@@ -91,9 +98,73 @@ def _check_names(archive: zipfile.ZipFile, path: Path) -> None:
                              "refusing a hostile archive", path)
 
 
+class _Member(io.RawIOBase):
+    """A read-only, seekable view of ``length`` bytes at ``offset`` of an open file."""
+
+    def __init__(self, handle: BinaryIO, offset: int, length: int) -> None:
+        self._fd = handle.fileno()
+        self.offset = offset
+        self.length = length
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        base = (0, self._pos, self.length)[whence]
+        self._pos = max(0, base + pos)
+        return self._pos
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        want = max(0, min(view.nbytes, self.length - self._pos))
+        done = 0
+        while done < want:  # pread may return less than asked for (large reads, signals)
+            chunk = os.preadv(self._fd, [view[done:want]], self.offset + self._pos + done)
+            if chunk <= 0:
+                break
+            done += chunk
+        self._pos += done
+        return done
+
+
+def _stored_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, handle: BinaryIO) -> Optional[_Member]:
+    """The member's bytes in place when it is stored uncompressed (and unencrypted), else None."""
+    if info.compress_type != zipfile.ZIP_STORED or info.flag_bits & 0x1 or not hasattr(os, "preadv"):
+        return None
+    handle.seek(info.header_offset)
+    local = handle.read(30)
+    if len(local) != 30 or local[:4] != b"PK\x03\x04":
+        raise zipfile.BadZipFile("bad local file header for model.weights.h5")
+    name_length, extra_length = struct.unpack("<HH", local[26:30])
+    offset = info.header_offset + 30 + name_length + extra_length
+    if offset + info.file_size > os.fstat(handle.fileno()).st_size:
+        raise zipfile.BadZipFile("model.weights.h5 extends beyond the end of the archive")
+    if info.file_size and _crc32(handle, offset, info.file_size) != info.CRC:
+        raise zipfile.BadZipFile("bad CRC-32 for file 'model.weights.h5'")
+    return _Member(handle, offset, info.file_size)
+
+
+def _crc32(handle: BinaryIO, offset: int, length: int) -> int:
+    """CRC-32 of a byte range, read through a mapping whose pages are released as the scan goes (no
+    copy: ~0.35 s per GiB, where extracting the member to a temporary file took ~7 s)."""
+    crc = 0
+    with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        for start, stop in scan_windows(data, offset, offset + length):
+            with memoryview(data)[start:stop] as window:
+                crc = zlib.crc32(window, crc)
+    return crc
+
+
 @contextmanager
-def _from_zip(path: Path) -> Iterator[tuple[Any, Any, Path]]:
-    """(config, metadata, local path of model.weights.h5) of a zipped archive."""
+def _from_zip(path: Path) -> Iterator[tuple[Any, Any, Union[Path, _Member]]]:
+    """(config, metadata, model.weights.h5 as a local path or an in-place member) of a zip."""
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as exc:
@@ -107,12 +178,15 @@ def _from_zip(path: Path) -> Iterator[tuple[Any, Any, Path]]:
             npz = _member(archive, "model.weights.npz", path)
             _check_members(config, weights is not None, npz is not None, path)
             assert weights is not None  # _check_members raised otherwise
-            local = Path(tmp) / "model.weights.h5"
-            with archive.open(weights) as src, open(local, "wb") as dst:
-                shutil.copyfileobj(src, dst, 1 << 20)
+            assert archive.fp is not None
+            source: Union[Path, _Member, None] = _stored_member(archive, weights, archive.fp)
+            if source is None:
+                source = Path(tmp) / "model.weights.h5"
+                with archive.open(weights) as src, open(source, "wb") as dst:
+                    shutil.copyfileobj(src, dst, 1 << 20)
         except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as exc:  # truncated or corrupt data
             raise InputError(f"corrupt .keras archive ({exc})", path) from exc
-        yield config, metadata, local
+        yield config, metadata, source
 
 
 def _json_file(path: Path, archive: Path) -> Optional[Any]:
@@ -146,6 +220,10 @@ def open_keras_archive(path: Path) -> Iterator[KerasArchive]:
             except H5_ERRORS as exc:
                 raise InputError(f"corrupt model.weights.h5 in the archive ({' '.join(str(exc).split())})",
                                  path) from exc
-            check_global_heaps(weights, report_as=path, skip=dataset_extents(handle))
+            if isinstance(weights, _Member):
+                check_global_heaps(path, report_as=path, skip=dataset_extents(handle),
+                                   region=(weights.offset, weights.length))
+            else:
+                check_global_heaps(weights, report_as=path, skip=dataset_extents(handle))
             version = metadata.get("keras_version") if isinstance(metadata, dict) else None
             yield KerasArchive(path, None if version is None else str(version), config, handle)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import InputError
+from ..mapped import scan_windows
 
 _SIGNATURE = b"\x89HDF\r\n\x1a\n"
 # A collection starts with "GCOL", version 1 and three reserved zero bytes.
@@ -25,27 +26,30 @@ _COLLECTION = b"GCOL\x01\x00\x00\x00"
 _OBJECT_HEADER = 8  # index (2) + reference count (2) + reserved (4), then the size (length bytes)
 
 
-def _length_size(data: mmap.mmap) -> int:
+def _length_size(data: mmap.mmap, base: int, limit: int) -> int:
     """Size of "lengths" from the superblock (8 in every file h5py writes by default)."""
     offset = 0
-    while offset + 16 <= len(data) and data[offset:offset + 8] != _SIGNATURE:
+    while base + offset + 16 <= limit and data[base + offset:base + offset + 8] != _SIGNATURE:
         offset = 512 if offset == 0 else offset * 2  # the superblock may sit at 0, 512, 1024, ...
-    if offset + 16 > len(data):
+    if base + offset + 16 > limit:
         return 8
-    version = data[offset + 8]
-    size = data[offset + 14] if version in (0, 1) else data[offset + 10]
+    version = data[base + offset + 8]
+    size = data[base + offset + 14] if version in (0, 1) else data[base + offset + 10]
     return size if size in (2, 4, 8) else 8
 
 
-def _collection_problem(data: mmap.mmap, start: int, length_size: int) -> str:
-    """Why HDF5 would loop on (or overrun) the collection at ``start``; "" when it is sound."""
+def _collection_problem(data: mmap.mmap, start: int, length_size: int, limit: int) -> str:
+    """Why HDF5 would loop on (or overrun) the collection at ``start``; "" when it is sound.
+
+    ``limit`` is where the HDF5 file ends inside ``data`` (a ``.keras`` member ends before the zip).
+    """
     fmt = {2: "<H", 4: "<I", 8: "<Q"}[length_size]
     header = 8 + length_size
-    if start + header > len(data):
+    if start + header > limit:
         return ""  # HDF5 reports a short read itself
     (size,) = struct.unpack_from(fmt, data, start + 8)
     end = start + size
-    if size < header or end > len(data):
+    if size < header or end > limit:
         return ""  # HDF5 rejects a collection that does not fit in the file
     pos = start + header
     object_header = _OBJECT_HEADER + length_size
@@ -65,9 +69,8 @@ def _collection_problem(data: mmap.mmap, start: int, length_size: int) -> str:
 
 
 # The file is scanned through a read-only mapping one window at a time, and each window's pages are
-# dropped from the process afterwards: a mapping whose pages were all touched counts the whole file
-# in the resident set (a 400 MiB model then peaked at 469 MiB RSS just for this check).
-_WINDOW = 16 << 20
+# dropped from the process afterwards (``scan_windows``): a mapping whose pages were all touched counts
+# the whole file in the resident set (a 400 MiB model then peaked at 469 MiB RSS just for this check).
 
 
 def _gaps(size: int, skip: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -83,31 +86,32 @@ def _gaps(size: int, skip: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
 
 
 def check_global_heaps(path: Path, report_as: Path | None = None,
-                       skip: Iterable[tuple[int, int]] = ()) -> None:
+                       skip: Iterable[tuple[int, int]] = (), region: tuple[int, int] | None = None) -> None:
     """Raises InputError when a global heap collection in ``path`` is damaged as described above.
 
-    ``skip`` lists ``(offset, length)`` ranges known to hold raw dataset bytes (contiguous weights);
-    they cannot hold a collection that HDF5 reads as one, so only the metadata around them is scanned.
+    ``region`` is ``(offset, length)`` of the HDF5 file inside ``path`` (an uncompressed ``.keras``
+    member), by default all of it.  ``skip`` lists ``(offset, length)`` ranges, relative to the
+    region, known to hold raw dataset bytes (contiguous weights): they cannot hold a collection that
+    HDF5 reads as one, so only the metadata around them is scanned.
     """
     with open(path, "rb") as handle:
         handle.seek(0, 2)
-        size = handle.tell()
+        base, size = region if region is not None else (0, handle.tell())
         if size == 0:
             return
+        limit = base + size
         with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
-            length_size = _length_size(data)
+            length_size = _length_size(data, base, limit)
             overlap = len(_COLLECTION) - 1
             for start, end in _gaps(size, skip):
-                for window in range(start, end, _WINDOW):
-                    stop = min(end, window + _WINDOW + overlap)
+                for window, stop in scan_windows(data, base + start, base + end, overlap):
                     found = data.find(_COLLECTION, window, stop)
                     while found != -1:
-                        problem = _collection_problem(data, found, length_size)
+                        problem = _collection_problem(data, found, length_size, limit)
                         if problem:
                             raise InputError(f"corrupt HDF5 file: the string storage (global heap) at byte "
-                                             f"{found} has {problem}", report_as or path)
+                                             f"{found - base} has {problem}", report_as or path)
                         found = data.find(_COLLECTION, found + 1, stop)
-                    _release(data, window, stop)
 
 
 def dataset_extents(handle: Any) -> list[tuple[int, int]]:
@@ -131,10 +135,3 @@ def dataset_extents(handle: Any) -> list[tuple[int, int]]:
     except Exception:  # a damaged file: scan all of it, and let h5py report the damage later
         return []
     return extents
-
-
-def _release(data: mmap.mmap, start: int, stop: int) -> None:
-    page = mmap.PAGESIZE
-    start -= start % page
-    if hasattr(mmap, "MADV_DONTNEED") and stop > start:  # not on Windows; nothing to release there
-        data.madvise(mmap.MADV_DONTNEED, start, stop - start)
