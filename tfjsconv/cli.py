@@ -155,6 +155,9 @@ def convert(
 ) -> None:
     """Convert INPUT_PATH into a TensorFlow.js model in OUTPUT_PATH."""
     from .api import convert as run_conversion
+    from .memory import return_freed_memory
+
+    return_freed_memory()
 
     report = run_conversion(
         input_path,

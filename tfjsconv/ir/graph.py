@@ -17,9 +17,14 @@ import numpy as np
 
 from .types import DType, Shape
 
+# LazyArrays up to this size keep their value once read; bigger ones are read again on every use, so
+# that no weight stays in memory after the pass or writer that needed it has moved on.
+CACHE_LIMIT = 64 * 1024
+
 
 class LazyArray:
-    """A constant read on demand (e.g. from a memory-mapped checkpoint shard)."""
+    """A constant read (or computed) on demand: a memory-mapped checkpoint or ONNX tensor, an HDF5
+    dataset, a folded weight recomputed from its sources (``ir.derived``)."""
 
     __slots__ = ("dtype", "shape", "_load", "_cached")
 
@@ -29,10 +34,20 @@ class LazyArray:
         self._load = load
         self._cached: Optional[np.ndarray] = None
 
+    @property
+    def nbytes(self) -> int:
+        count = 1
+        for dim in self.shape:
+            count *= int(dim)
+        return count * self.dtype.itemsize
+
     def materialize(self) -> np.ndarray:
-        if self._cached is None:
-            self._cached = self._load()
-        return self._cached
+        if self._cached is not None:
+            return self._cached
+        array = self._load()
+        if array.nbytes <= CACHE_LIMIT:
+            self._cached = array
+        return array
 
     def load(self) -> np.ndarray:
         """The array without caching it (the weights writer streams: one weight in memory at a time)."""

@@ -202,6 +202,14 @@ def const_of(value: Value):
     return as_array(node.attrs["value"])
 
 
+def const_shape(value: Value) -> Optional[tuple[int, ...]]:
+    """The shape of the Const behind ``value`` (None when it is not a Const), without reading it."""
+    node = value.producer
+    if node.op != "Const":
+        return None
+    return tuple(int(d) for d in node.attrs["value"].shape)
+
+
 def only_consumer(value: Value) -> Optional[Node]:
     """The single node reading ``value`` (and no graph output), else None."""
     consumers = {id(n): n for n, _ in value.uses}

@@ -12,10 +12,11 @@ from typing import Optional
 
 import numpy as np
 
+from ..ir.derived import derive
 from ..ir.graph import Graph, Node
 from ..ir.types import DType
 from ..ops.kernels.registry import text
-from .base import Editor, RewritePass, add, add_const, const_of, register_pass
+from .base import Editor, RewritePass, add, add_const, const_shape, register_pass
 from .fusion_util import channel_vector, sole_use
 
 _BN = frozenset({"FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3"})
@@ -38,9 +39,21 @@ def _source(graph: Graph, bn: Node, is_main: bool) -> Optional[tuple[Node, Optio
         bias = None
     if node.op not in _CONV or sole_use(graph, x, is_main) is not (bias_node or bn):
         return None
-    if text(node.attrs.get("data_format", b"NHWC")) != "NHWC" or const_of(node.inputs[1]) is None:
+    if text(node.attrs.get("data_format", b"NHWC")) != "NHWC" or const_shape(node.inputs[1]) is None:
         return None
     return node, bias_node, bias
+
+
+def _scaled(w: np.ndarray, factor: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """``(w * factor).astype(dtype)`` in float64, a block of rows at a time: a folded weight is computed
+    while it is written, and a float64 copy of all of it would triple its memory."""
+    out = np.empty(w.shape, dtype)
+    rows_in = w.reshape((-1, *factor.shape))
+    rows_out = out.reshape(rows_in.shape)
+    step = max(1, (1 << 17) // max(1, factor.size))
+    for i in range(0, rows_in.shape[0], step):
+        rows_out[i:i + step] = rows_in[i:i + step] * factor  # float32 * float64 -> float64, then cast
+    return out
 
 
 def _fold(ed: Editor, bn: Node) -> bool:
@@ -59,22 +72,25 @@ def _fold(ed: Editor, bn: Node) -> bool:
     gamma, beta, mean, var = (p.astype(np.float64) for p in params)  # type: ignore[union-attr]
     eps = float(bn.attrs.get("epsilon", 1e-4))
     scale = gamma / np.sqrt(var + eps)
-    w = const_of(conv.inputs[1])
-    assert w is not None
+    kernel = conv.inputs[1].producer.attrs["value"]  # read only by derive, when it is written
+    shape, w_dtype = tuple(kernel.shape), np.dtype(kernel.dtype)
+    if len(shape) != 4:
+        return False
     if conv.op == "Conv2D":
-        if w.shape[3] != scale.shape[0]:
+        if shape[3] != scale.shape[0]:
             return False
-        new_w = w.astype(np.float64) * scale
+        factor = scale
     else:
-        c, m = w.shape[2], w.shape[3]
+        c, m = shape[2], shape[3]
         if c * m != scale.shape[0]:
             return False
-        new_w = w.astype(np.float64) * scale.reshape(c, m)
+        factor = scale.reshape(c, m)
+    new_w = derive(lambda w: _scaled(w, factor, w_dtype), (kernel,), dtype=w_dtype, shape=shape)
     shift = -mean if bias is None else bias.astype(np.float64) - mean
     offset = beta + shift * scale
     dtype: DType = conv.attrs.get("T", DType.FLOAT)
-    weights = add_const(graph, new_w.astype(w.dtype), f"{conv.name}_weights", dtype)
-    offsets = add_const(graph, offset.astype(w.dtype), f"{conv.name}_bn_offset", dtype)
+    weights = add_const(graph, new_w, f"{conv.name}_weights", dtype)
+    offsets = add_const(graph, offset.astype(w_dtype), f"{conv.name}_bn_offset", dtype)
     new_conv = add(graph, conv.op, [conv.inputs[0], weights], dict(conv.attrs),
                    name=graph.unique_name(f"{conv.name}_bn"), like=conv.outputs[0], device=conv.device)
     # The batch norm's other outputs (batch statistics) are unused: checked above.

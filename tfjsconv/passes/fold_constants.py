@@ -7,9 +7,12 @@ weight (e.g. ``Fill`` of a big shape): those stay cheaper to compute in TF.js.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
-from ..ir.graph import LazyArray, Node
+from ..ir.derived import cast, derive, load
+from ..ir.graph import ArrayLike, Node
 from ..ir.types import DType
 from ..ops.kernels import NotComputable, get_kernel
 from ..ops.traits import NEVER_FOLD
@@ -19,26 +22,34 @@ _SMALL_RESULT = 64 * 1024  # bytes: always fine to fold
 _GROWTH = 4  # a larger result must stay within this many times its inputs' bytes
 
 
-def _fold(node: Node, ctx: PassContext) -> tuple[np.ndarray, ...] | None:
+def _fold(node: Node, ctx: PassContext) -> tuple[ArrayLike, ...] | None:
     if node.op in NEVER_FOLD or not node.inputs:
         return None
     fn = get_kernel(node.op)
     if fn is None or any(v.producer.op != "Const" for v in node.inputs):
         return None
-    # LazyArray.load(): read a checkpoint weight without pinning it in memory for the whole run.
-    args = [np.asarray(a.load() if isinstance(a, LazyArray) else a)
-            for a in (v.producer.attrs["value"] for v in node.inputs)]
-    try:
+    sources = tuple(v.producer.attrs["value"] for v in node.inputs)
+    attrs = dict(node.attrs)  # the node is gone by the time a deferred result is recomputed
+
+    def compute(*args: np.ndarray) -> tuple[np.ndarray, ...]:
         with np.errstate(all="ignore"):
-            results = tuple(np.asarray(r) for r in fn(args, node.attrs))
+            return tuple(np.asarray(r) for r in fn(list(args), attrs))
+
+    try:
+        results = compute(*(load(a) for a in sources))  # load(): read a weight without pinning it
     except NotComputable:
         return None
     size = sum(r.nbytes for r in results)
     if size > ctx.fold_size_limit:
         return None
-    if size > _SMALL_RESULT and size > _GROWTH * sum(a.nbytes for a in args):
+    if size > _SMALL_RESULT and size > _GROWTH * sum(a.nbytes for a in sources):
         return None
-    return results
+    # A large result of weights read from the input is recomputed when written instead of held.
+    return tuple(derive(_output(compute, i), sources, result) for i, result in enumerate(results))
+
+
+def _output(compute: Callable[..., tuple[np.ndarray, ...]], index: int) -> Callable[..., np.ndarray]:
+    return lambda *args: compute(*args)[index]
 
 
 @register_pass
@@ -60,7 +71,7 @@ class FoldConstants(RewritePass):
             dtype = old.dtype if old is not None and old.dtype is not None else None
             dtype = dtype or DType.from_numpy(result.dtype)
             if dtype != DType.STRING and result.dtype != dtype.numpy:
-                result = result.astype(dtype.numpy)
+                result = cast(result, dtype.numpy)
             const_name = name if i == 0 else graph.unique_name(f"{name}/output_{i}")
             new_values.append(graph.add_const(result, name=const_name, dtype=dtype).outputs[0])
         ed.replace(node, new_values)

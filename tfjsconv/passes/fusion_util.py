@@ -8,7 +8,7 @@ import numpy as np
 
 from ..ir.graph import Graph, Node, Value
 from ..ops.kernels.registry import text
-from .base import const_of, is_output, only_consumer
+from .base import const_of, const_shape, is_output, only_consumer
 
 # Activation op -> name in fused_ops, per fused op TF.js 4.22 runs (fused_util.applyActivation and
 # the executors: FusedDepthwiseConv2dNative reads no leakyrelu_alpha, so LeakyRelu is left out).
@@ -25,15 +25,15 @@ def sole_use(graph: Graph, value: Value, is_main: bool) -> Optional[Node]:
 
 def bias_length(contraction: Node) -> Optional[int]:
     """How many output channels a Conv2D / DepthwiseConv2dNative / MatMul has (from its Const filter)."""
-    w = const_of(contraction.inputs[1]) if len(contraction.inputs) > 1 else None
-    if w is None:
+    shape = const_shape(contraction.inputs[1]) if len(contraction.inputs) > 1 else None
+    if shape is None:
         return None
-    if contraction.op in ("Conv2D", "_FusedConv2D") and w.ndim == 4:
-        return int(w.shape[3])
-    if contraction.op in ("DepthwiseConv2dNative", "FusedDepthwiseConv2dNative") and w.ndim == 4:
-        return int(w.shape[2] * w.shape[3])
-    if contraction.op == "MatMul" and w.ndim == 2:
-        return int(w.shape[0] if contraction.attrs.get("transpose_b") else w.shape[1])
+    if contraction.op in ("Conv2D", "_FusedConv2D") and len(shape) == 4:
+        return shape[3]
+    if contraction.op in ("DepthwiseConv2dNative", "FusedDepthwiseConv2dNative") and len(shape) == 4:
+        return shape[2] * shape[3]
+    if contraction.op == "MatMul" and len(shape) == 2:
+        return shape[0] if contraction.attrs.get("transpose_b") else shape[1]
     return None
 
 
@@ -54,10 +54,10 @@ def as_bias_add(graph: Graph, node: Node, contraction_ops: frozenset[str], is_ma
         return None
     for a, b in ((0, 1), (1, 0)):
         src = node.inputs[a].producer
-        bias = const_of(node.inputs[b])
-        if src.op not in contraction_ops or bias is None or bias.ndim != 1:
+        shape = const_shape(node.inputs[b])
+        if src.op not in contraction_ops or shape is None or len(shape) != 1:
             continue
-        if bias_length(src) != bias.shape[0] or sole_use(graph, node.inputs[a], is_main) is not node:
+        if bias_length(src) != shape[0] or sole_use(graph, node.inputs[a], is_main) is not node:
             continue
         return src, node.inputs[b]
     return None
@@ -77,5 +77,5 @@ def is_float(value: Value) -> bool:
 
 
 def channel_vector(value: Value) -> Optional[np.ndarray]:
-    v = const_of(value)
-    return None if v is None or v.ndim != 1 else v
+    shape = const_shape(value)  # checked first: a large weight is not read just to be refused
+    return None if shape is None or len(shape) != 1 else const_of(value)

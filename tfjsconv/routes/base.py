@@ -56,13 +56,32 @@ def register_route(input_format: str, output_format: str) -> Callable[[Route], R
     return decorate
 
 
-def _load_routes() -> None:
-    for module in _ROUTE_MODULES:
+# The modules that register the routes from each input format.  A conversion imports only these (and
+# what they need), so converting a SavedModel never loads h5py, nor an .h5 file protobuf; a pair not
+# found there falls back to importing every module above.
+_MODULES_BY_INPUT: dict[str, tuple[str, ...]] = {
+    "keras": ("tfjsconv.routes.keras_to_layers",),
+    "keras_keras": ("tfjsconv.routes.keras_to_layers",),
+    "keras_saved_model": ("tfjsconv.routes.keras_saved_model_to_layers",),
+    "tf_saved_model": ("tfjsconv.routes.tf_to_graph",),
+    "tf_frozen_model": ("tfjsconv.routes.tf_to_graph",),
+    "tf_hub": ("tfjsconv.routes.tf_to_graph",),
+    "onnx": ("tfjsconv.routes.onnx_to_graph",),
+    "tfjs_layers_model": ("tfjsconv.routes.tfjs_layers_routes",),
+}
+
+
+def _import_routes(modules: tuple[str, ...]) -> None:
+    for module in modules:
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:
             if exc.name != module:  # a route module that exists but fails to import is a bug
                 raise
+
+
+def _load_routes() -> None:
+    _import_routes(_ROUTE_MODULES)
 
 
 def supported_pairs() -> list[tuple[str, str]]:
@@ -81,8 +100,11 @@ def output_formats() -> list[str]:
 
 
 def find_route(input_format: str, output_format: Optional[str]) -> Route:
-    _load_routes()
-    route = _ROUTES.get((input_format, output_format or ""))
+    key = (input_format, output_format or "")
+    _import_routes(_MODULES_BY_INPUT.get(input_format, ()))
+    if key not in _ROUTES:
+        _load_routes()
+    route = _ROUTES.get(key)
     if route is None:
         built = ", ".join(f"{i} -> {o}" for i, o in sorted(_ROUTES))
         raise OptionsError(f"converting {input_format} to {output_format} is not supported yet "

@@ -12,10 +12,10 @@ starting with 0x00) are hidden from ``keys()``.
 
 from __future__ import annotations
 
-import mmap
+import os
 import struct
 from pathlib import Path
-from typing import Optional, Union
+from typing import BinaryIO, Optional, Union
 
 import numpy as np
 from google.protobuf.message import DecodeError
@@ -25,6 +25,7 @@ from ..._proto.trackable_object_graph_pb2 import TrackableObjectGraph
 from ...errors import InputError, UnsupportedError
 from ...ir.graph import LazyArray
 from ...ir.types import DType
+from ..mapped import map_array
 from .crc32c import crc32c, mask
 from .sstable import read_table, read_varint
 
@@ -143,7 +144,8 @@ class TensorBundle:
         self._raw = entries
         self._slices = slices
         self._parsed: dict[str, BundleEntryProto] = {}
-        self._shards: dict[int, Union[np.ndarray, bytes]] = {}
+        self._shards: dict[int, tuple[BinaryIO, int]] = {}
+        self._verified: set[str] = set()
 
     # ----- opening --------------------------------------------------------------------------------
     @classmethod
@@ -195,7 +197,10 @@ class TensorBundle:
         return Path(f"{self.prefix}.data-{shard:05d}-of-{self.header.num_shards:05d}")
 
     def close(self) -> None:
-        self._shards.clear()  # the mappings close when the last array viewing them is gone
+        """Closes the shard files; tensors read later (lazily) open them again."""
+        shards, self._shards = self._shards, {}
+        for handle, _ in shards.values():
+            handle.close()  # mappings made from it stay valid until their arrays are gone
 
     def __enter__(self) -> TensorBundle:
         return self
@@ -362,37 +367,44 @@ class TensorBundle:
         return part
 
     # ----- bytes and checksums --------------------------------------------------------------------
-    def _shard(self, shard: int) -> Union[np.ndarray, bytes]:
-        data = self._shards.get(shard)
-        if data is None:
+    def _shard(self, shard: int) -> tuple[BinaryIO, int]:
+        """The open data shard and its size (reopened on demand after ``close()``)."""
+        found = self._shards.get(shard)
+        if found is None:
             path = self.shard_path(shard)
             try:
-                with path.open("rb") as fh:
-                    size = path.stat().st_size
-                    # mmap refuses empty files; an empty shard holds only zero-byte tensors.
-                    data = b"" if size == 0 else np.frombuffer(
-                        mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ), dtype=np.uint8)
+                handle = path.open("rb")
+                found = (handle, os.fstat(handle.fileno()).st_size)
             except OSError as exc:
                 raise InputError(f"cannot read checkpoint data shard: {exc.strerror}", path) from None
-            self._shards[shard] = data
-        return data
+            self._shards[shard] = found
+        return found
 
     def _bytes(self, label: str, entry: BundleEntryProto) -> np.ndarray:
+        """The tensor's stored bytes: a view of a mapping of just its pages (released with the view)."""
         if not 0 <= entry.shard_id < self.header.num_shards:
             raise InputError(f"tensor {label!r} refers to data shard {entry.shard_id}, but the checkpoint "
                              f"has {self.header.num_shards}", self.index_path)
-        data = self._shard(entry.shard_id)
+        handle, size = self._shard(entry.shard_id)
         start, end = int(entry.offset), int(entry.offset) + int(entry.size)
-        if start < 0 or end > len(data):
+        if start < 0 or end > size:
             raise InputError(f"truncated checkpoint data: tensor {label!r} needs bytes {start}..{end} but "
-                             f"the file has {len(data)}", self.shard_path(entry.shard_id))
-        if isinstance(data, bytes):
+                             f"the file has {size}", self.shard_path(entry.shard_id))
+        if end == start:
             return np.zeros(0, dtype=np.uint8)
-        return data[start:end]
+        try:
+            return map_array(handle.fileno(), start, np.dtype(np.uint8), (end - start,))
+        except (OSError, EOFError) as exc:
+            path = self.shard_path(entry.shard_id)
+            raise InputError(f"cannot read tensor {label!r}: {exc}", path) from None
 
     def _check_crc(self, label: str, entry: BundleEntryProto, buf: np.ndarray) -> None:
+        # Once per tensor: a large LazyArray is read again by each pass that looks at it.
+        if label in self._verified:
+            return
         if mask(crc32c(buf)) != entry.crc32c:
             raise InputError(f"checksum mismatch in tensor {label!r}", self.shard_path(entry.shard_id))
+        self._verified.add(label)
 
     def _decode_strings(self, label: str, entry: BundleEntryProto, buf: np.ndarray, count: int,
                         verify: bool) -> np.ndarray:
