@@ -68,6 +68,7 @@ _MODULES_BY_INPUT: dict[str, tuple[str, ...]] = {
     "tf_hub": ("tfjsconv.routes.tf_to_graph",),
     "onnx": ("tfjsconv.routes.onnx_to_graph",),
     "tfjs_layers_model": ("tfjsconv.routes.tfjs_layers_routes",),
+    "tfjs_graph_model": ("tfjsconv.routes.tfjs_graph_to_tf",),
 }
 
 
