@@ -58,8 +58,10 @@ def _validate(options: ConvertOptions, input_format: str, output_format: str) ->
     limit = options.max_tensor_bytes
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0):
         raise OptionsError(f"--max_tensor_bytes must be a positive integer, not {limit!r}")
-    if options.signature_name is not None and input_format not in _GRAPH_INPUTS:
-        raise OptionsError("--signature_name is only valid with --input_format tf_saved_model or tf_hub")
+    if options.signature_name is not None and input_format not in _GRAPH_INPUTS \
+            and (input_format, output_format) != ("tfjs_graph_model", "tf_saved_model"):
+        raise OptionsError("--signature_name is only valid with --input_format tf_saved_model or tf_hub, "
+                           "or to name the signature of a tf_saved_model output")
     if input_format == "tf_frozen_model" and not (options.output_node_names or "").strip():
         raise OptionsError("--output_node_names is required for --input_format tf_frozen_model")
     size = options.weight_shard_size_bytes

@@ -14,13 +14,22 @@ from tfjs_runner import TfjsRunner
 
 import tfjsconv
 from tfjsconv.errors import InputError, UnsupportedError
+from tfjsconv.ir.graph import as_array
+from tfjsconv.readers.tf.bundle import TensorBundle
 from tfjsconv.readers.tf.graphdef import read_graph_def
+from tfjsconv.readers.tf.saved_model import read_saved_model
+from tfjsconv.readers.tfjs.graph_model import read_tfjs_graph_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from e2e.fixture_cases import FixtureCase, compare_outputs, discover_cases  # noqa: E402
 
 CASES = {case.name: case for case in discover_cases() if not case.variant}
 # Control flow v1 and v2, TensorList loops, Prelu/dilated/fused convolutions, int64 inputs.
+# Tables in both forms (TF2 resource inputs, TF1 shared by name), a vocabulary-file table, v1 and v2
+# control flow, TF.js-only ops, int64 inputs.
+SAVED_MODEL_ROUND_TRIP = ("tf_hash_table", "tf_tf1_hash_table", "tf_hash_table_vocab_file", "tf_while_cond",
+                          "tf_tf1_control_flow", "onnx_conv_variants", "tf_int64_inputs",
+                          "tf_two_signatures_encode")
 FROZEN_ROUND_TRIP = ("tf_while_cond", "tf_tf1_control_flow", "tf_tf1_resource_while", "onnx_conv_variants",
                      "onnx_cnn", "tf_int64_inputs", "tf_tfjs_gaps")
 
@@ -34,6 +43,58 @@ def run_in_tfjs(tfjs: TfjsRunner, model_dir: Path, case: FixtureCase, label: str
     keys = [name for name, _ in case.expected()]
     got = tfjs.run(model_dir, "graph", case.inputs(), keys, label=label)
     compare_outputs(got, case.expected(), case.tolerance, label)
+
+
+@pytest.mark.parametrize("name", SAVED_MODEL_ROUND_TRIP)
+def test_saved_model_round_trip_in_tfjs(tmp_path: Path, tfjs: TfjsRunner, name: str) -> None:
+    case = CASES[name]
+    first = to_tfjs(case, tmp_path / "tfjs")
+    saved = tmp_path / "saved_model"
+    report = tfjsconv.convert(first / "model.json", saved, output_format="tf_saved_model")
+    assert report.input_format == "tfjs_graph_model"
+    assert {"saved_model.pb", "variables"} <= {p.name for p in saved.iterdir()}
+    again = tmp_path / "tfjs_again"
+    tfjsconv.convert(saved, again)  # detected as tf_saved_model, serving_default
+    run_in_tfjs(tfjs, again, case, f"{name}-saved_model")
+
+
+def test_saved_model_weights_are_the_tfjs_weights_bit_for_bit(tmp_path: Path) -> None:
+    case = CASES["tf_transformer_block"]
+    first = to_tfjs(case, tmp_path / "tfjs")
+    tfjsconv.convert(first, tmp_path / "sm", output_format="tf_saved_model")
+    weights = {}
+    for body in read_tfjs_graph_model(first).graph.all_graphs():
+        for node in body.nodes:
+            if node.op == "Const":
+                weights[node.name] = as_array(node.attrs["value"])
+    model = read_saved_model(tmp_path / "sm")
+    meta = model.meta_graphs[0]
+    variables = [n for n in meta.object_graph_def.nodes if n.WhichOneof("kind") == "variable"]
+    assert len(variables) >= 10
+    with TensorBundle.open(tmp_path / "sm" / "variables" / "variables") as bundle:
+        assert bundle.verify() > 0
+        graph = bundle.object_graph()
+        assert graph is not None
+        keys = {a.full_name: a.checkpoint_key for n in graph.nodes for a in n.attributes}
+        assert sorted(keys) == sorted(v.variable.name for v in variables)
+        for name, key in keys.items():
+            stored = bundle.read(key)
+            assert stored.dtype == weights[name].dtype and stored.tobytes() == weights[name].tobytes(), name
+    signature = meta.signature_def["serving_default"]
+    assert sorted(signature.inputs) == [k for k, _ in case.inputs()]
+    assert sorted(signature.outputs) == sorted(k for k, _ in case.expected())
+    assert set(meta.signature_def) == {"serving_default", "__saved_model_init_op"}
+    assert meta.saver_def.restore_op_name and meta.saver_def.version == 2
+
+
+def test_signature_name_option(tmp_path: Path) -> None:
+    first = to_tfjs(CASES["tf_module_dense"], tmp_path / "tfjs")
+    tfjsconv.convert(first, tmp_path / "sm", output_format="tf_saved_model", signature_name="predict")
+    meta = read_saved_model(tmp_path / "sm").meta_graphs[0]
+    assert set(meta.signature_def) == {"predict", "__saved_model_init_op"}
+    signatures = [n for n in meta.object_graph_def.nodes
+                  if n.WhichOneof("kind") == "user_object" and n.user_object.identifier == "signature_map"]
+    assert [c.local_name for c in signatures[0].children] == ["predict"]
 
 
 @pytest.mark.parametrize("name", FROZEN_ROUND_TRIP)
@@ -87,9 +148,9 @@ def test_missing_shard_is_named(tmp_path: Path) -> None:
     shard = next(model.glob("*.bin"))
     shard.unlink()
     with pytest.raises(InputError) as caught:
-        tfjsconv.convert(model, tmp_path / "out.pb", output_format="tf_frozen_model")
+        tfjsconv.convert(model, tmp_path / "out", output_format="tf_saved_model")
     assert str(caught.value) == f"{shard}: weight shard listed in model.json is missing"
-    assert not (tmp_path / "out.pb").exists()
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize("change", [-4, 4])

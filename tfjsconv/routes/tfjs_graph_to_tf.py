@@ -53,3 +53,20 @@ def graph_model_to_frozen(ctx: RouteContext) -> None:
     with _naming(model):
         tables = prepare_for_tensorflow(model.graph, model.initializer)
     write_frozen_graph(model.graph, tables, ctx.output_dir / FROZEN_FILE)
+
+
+@register_route("tfjs_graph_model", "tf_saved_model")
+def graph_model_to_saved_model(ctx: RouteContext) -> None:
+    """The serving signature keeps model.json's input and output keys; it is named by
+    ``--signature_name`` (default ``serving_default``)."""
+    from ..writers.tf.prepare import prepare_for_tensorflow
+    from ..writers.tf.saved_model import build_saved_model, write_saved_model
+    from ..writers.tf.variables import child_names, lift_variables
+
+    model = _read(ctx)
+    with _naming(model):
+        tables = prepare_for_tensorflow(model.graph, model.initializer)
+        lifted = lift_variables(model.graph, child_names(("signatures",)))
+        saved, variables = build_saved_model(model.graph, tables, lifted,
+                                             ctx.options.signature_name or "serving_default")
+    write_saved_model(saved, variables, ctx.output_dir)

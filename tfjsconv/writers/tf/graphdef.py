@@ -17,11 +17,12 @@ from typing import Any, Optional
 from ..._proto import function_pb2, graph_pb2, node_def_pb2
 from ...errors import UnsupportedError
 from ...ir.graph import Graph, Node, Value
-from ...ir.types import DType
+from ...ir.types import DType, Shape
 from ...readers.tf.opdefs import OpDefs
 from .node_attrs import TypedAttrs, node_attrs, output_dtypes
 from .op_table import op_spec
-from .protos import attr_value, tensor_proto
+from .protos import attr_value, shape_proto, tensor_proto
+from .variables import HANDLE_DATA_ATTR
 
 # Graphs that do not say which TensorFlow made them (ONNX, hand-built) get this producer version.
 DEFAULT_PRODUCER = 1205
@@ -166,17 +167,43 @@ def value_dtype(value: Value, where: str) -> DType:
     raise UnsupportedError(f"{where}: the element type of {value.name} is unknown")
 
 
+def _sinks(body: Graph, args: dict[int, str]) -> list[Node]:
+    """Nodes whose effect nothing reads (table imports, variable assigns): TensorFlow prunes them
+    from a function body unless the function lists them as control outputs."""
+    read = {id(v.producer) for n in body.nodes for v in n.inputs}
+    read |= {id(c) for n in body.nodes for c in n.control_inputs}
+    read |= {id(v.producer) for _, v in body.outputs}
+    return [n for n in body.nodes if id(n) not in read and id(n) not in args and n.op != "Const"]
+
+
 def function_def(name: str, body: Graph, out: Optional[Any] = None,
                  output_names: Optional[list[str]] = None) -> Any:
-    """A FunctionDef for ``body``: its ``inputs`` become the arguments, its ``outputs`` the results."""
+    """A FunctionDef for ``body``: its ``inputs`` become the arguments, its ``outputs`` the results.
+
+    A DT_RESOURCE argument whose Placeholder carries ``HANDLE_DATA_ATTR`` (a variable) records the
+    variable's dtype and shape, as TensorFlow does, so that reads of it have known shapes.
+    """
     proto = out if out is not None else function_pb2.FunctionDef()
     encoder = Encoder(body, function=True)
     proto.signature.name = name
+    input_shapes = proto.attr["_input_shapes"].list
+    input_shapes.SetInParent()
     for node in body.inputs:
         arg = proto.signature.input_arg.add()
         arg.name = encoder.args[id(node)]
         arg.type = int(value_dtype(node.output(0), f"function {name} argument {node.name}"))
+        handle = node.attrs.get(HANDLE_DATA_ATTR)
+        if handle is not None:
+            data = arg.handle_data.add()
+            data.dtype = int(handle[0])
+            shape_proto(handle[1], data.shape)
+        shape = node.attrs.get("shape")
+        shape_proto(shape if isinstance(shape, Shape) else node.output(0).shape, input_shapes.shape.add())
     encoder.nodes(proto.node_def)
+    for sink in _sinks(body, encoder.args):
+        sink_name = encoder.node_names[id(sink)]
+        proto.signature.control_output.append(sink_name)
+        proto.control_ret[sink_name] = sink_name
     result_names = Names()
     wanted = output_names or [key for key, _ in body.outputs]
     for key, (_, value) in zip(wanted, body.outputs):
