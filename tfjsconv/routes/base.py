@@ -42,6 +42,7 @@ _ROUTE_MODULES = (
     "tfjsconv.routes.tfjs_layers_routes",
     "tfjsconv.routes.keras_saved_model_to_layers",
     "tfjsconv.routes.tfjs_graph_to_tf",
+    "tfjsconv.routes.keras_to_graph",
 )
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..errors import ConverterError
+from ..errors import ConverterError, UnsupportedError
 from ..ir.weight import Weight
+from ..lowering.keras.sources import add_graph_hint
 from ..readers.keras.config import translate_model_config
 from ..readers.keras.rewrites import apply_weight_plans
 from ..readers.keras.saved_model import KerasSavedModel, open_keras_saved_model
@@ -29,7 +30,10 @@ def _named_weights(model: KerasSavedModel) -> list[tuple[str, Sequence[Weight]]]
 def keras_saved_model_to_layers(ctx: RouteContext) -> None:
     options = ctx.options
     model = open_keras_saved_model(ctx.input_path)
-    translated = translate_model_config(model.model_config, ctx.input_path, keras3=False)
+    try:
+        translated = translate_model_config(model.model_config, ctx.input_path, keras3=False)
+    except UnsupportedError as exc:
+        raise add_graph_hint(exc, model.model_config, _named_weights(model), False, ctx.input_path) from None
     for message in translated.warnings:
         ctx.warn(message)
     layers = apply_weight_plans(_named_weights(model), translated.weight_plans)

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..errors import ConverterError
+from ..errors import ConverterError, UnsupportedError
 from ..ir.weight import Weight
+from ..lowering.keras.sources import add_graph_hint, check_rebuildable, h5_named_weights
 from ..readers.keras.archive import open_keras_archive
 from ..readers.keras.config import translate_model_config
 from ..readers.keras.h5 import KerasH5, open_keras_h5
@@ -58,8 +59,13 @@ def keras_h5_to_layers(ctx: RouteContext) -> None:
             ctx.warn(f"{ctx.input_path}: weights-only HDF5 file; model.json has no topology "
                      "(modelTopology is null), so TF.js needs the architecture from elsewhere")
         else:
-            translated = translate_model_config(model.model_config, ctx.input_path,
-                                                keras3=(model.keras_major or 0) >= 3)
+            keras3 = (model.keras_major or 0) >= 3
+            check_rebuildable(model.model_config, ctx.input_path)
+            try:
+                translated = translate_model_config(model.model_config, ctx.input_path, keras3=keras3)
+            except UnsupportedError as exc:
+                stored = h5_named_weights(model, model.model_config, keras3)
+                raise add_graph_hint(exc, model.model_config, stored, keras3, ctx.input_path) from None
             for message in translated.warnings:
                 ctx.warn(message)
             model_config = translated.model_config
@@ -96,8 +102,14 @@ def keras_archive_to_layers(ctx: RouteContext) -> None:
     with open_keras_archive(ctx.input_path) as archive:
         # tf.keras 2.13-2.15 wrote this format too; metadata.json tells which Keras saved it.
         major = (archive.keras_version or "3").split(".", 1)[0]
-        translated = translate_model_config(archive.model_config, ctx.input_path,
-                                            keras3=not major.isdigit() or int(major) >= 3)
+        keras3 = not major.isdigit() or int(major) >= 3
+        check_rebuildable(archive.model_config, ctx.input_path)
+        try:
+            translated = translate_model_config(archive.model_config, ctx.input_path, keras3=keras3)
+        except UnsupportedError as exc:
+            stored = [(layer.name, [Weight(w.name, w.data) for w in layer.weights])
+                      for layer in archive.layers()]
+            raise add_graph_hint(exc, archive.model_config, stored, keras3, ctx.input_path) from None
         for message in translated.warnings:
             ctx.warn(message)
         layers = apply_weight_plans([(layer.name, [Weight(w.name, w.data) for w in layer.weights])

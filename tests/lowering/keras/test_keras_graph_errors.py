@@ -1,0 +1,174 @@
+"""Keras -> graph model: bad input and unlowerable layers give one clear line and write nothing."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import pytest
+from cli_checks import assert_clean_failure, run_cli
+
+import tfjsconv
+from tfjsconv.errors import ConverterError, InputError, UnsupportedError
+
+ROOT = Path(__file__).resolve().parents[3]
+BAD = ROOT / "fixtures" / "bad"
+
+
+def _input(name: str = "x", dim: int = 3) -> dict[str, Any]:
+    return {"class_name": "InputLayer", "name": name, "inbound_nodes": [],
+            "config": {"batch_input_shape": [None, dim], "dtype": "float32", "name": name}}
+
+
+def _layer(cls: str, name: str, source: str, **config: Any) -> dict[str, Any]:
+    return {"class_name": cls, "name": name, "inbound_nodes": [[[source, 0, 0, {}]]],
+            "config": {"name": name, "trainable": True, "dtype": "float32", **config}}
+
+
+def _functional(layers: list[dict[str, Any]], output: str) -> dict[str, Any]:
+    return {"class_name": "Functional", "config": {"name": "model", "layers": [_input(), *layers],
+                                                   "input_layers": [["x", 0, 0]],
+                                                   "output_layers": [[output, 0, 0]]}}
+
+
+def _write(path: Path, config: dict[str, Any], weights: dict[str, dict[str, np.ndarray]]) -> Path:
+    """A tf-keras 2 layout .h5 (``weights``: layer -> {variable: array})."""
+    with h5py.File(path, "w") as f:
+        f.attrs["keras_version"] = "2.21.0"
+        f.attrs["backend"] = "tensorflow"
+        f.attrs["model_config"] = json.dumps(config)
+        group = f.create_group("model_weights")
+        group.attrs["layer_names"] = np.array([n.encode() for n in ["x", *weights]], dtype="S")
+        group.create_group("x").attrs["weight_names"] = np.zeros((0,), "float64")
+        for layer, arrays in weights.items():
+            names = [f"{layer}/{w}:0" for w in arrays]
+            sub = group.create_group(layer)
+            sub.attrs["weight_names"] = np.array([n.encode() for n in names], dtype="S")
+            for full, array in zip(names, arrays.values()):
+                sub.create_dataset(full, data=array)
+    return path
+
+
+def _dense(name: str = "d", units: int = 2, source: str = "x", **config: Any) -> dict[str, Any]:
+    return _layer("Dense", name, source, units=units, activation=config.pop("activation", "linear"),
+                  use_bias=True, **config)
+
+
+def _weights(rows: int = 3, units: int = 2) -> dict[str, np.ndarray]:
+    return {"kernel": np.ones((rows, units), np.float32), "bias": np.zeros(units, np.float32)}
+
+
+def _convert(model: Path, out: Path):  # type: ignore[no-untyped-def]
+    return run_cli("--input_format", "keras", "--output_format", "tfjs_graph_model", str(model), str(out))
+
+
+def _refused(model: Path, out: Path, error: type[ConverterError], *needles: str) -> str:
+    """The API raises ``error`` naming the file and every needle, and writes nothing."""
+    with pytest.raises(error) as info:
+        tfjsconv.convert(str(model), str(out), input_format="keras", output_format="tfjs_graph_model")
+    text = str(info.value)
+    assert text.startswith(f"{model}: ") and "\n" not in text
+    for needle in needles:
+        assert needle in text, text
+    assert not out.exists()
+    return text
+
+
+def test_unknown_activation(tmp_path: Path) -> None:
+    model = _write(tmp_path / "m.h5", _functional([_dense(activation="swishy")], "d"), {"d": _weights()})
+    line = assert_clean_failure(_convert(model, tmp_path / "out"), tmp_path / "out", "layer 'd' (Dense)",
+                                "unknown activation 'swishy'")
+    assert str(model) in line
+
+
+def test_weight_shape_contradicts_config(tmp_path: Path) -> None:
+    model = _write(tmp_path / "m.h5", _functional([_dense(units=2)], "d"), {"d": _weights(3, 5)})
+    assert_clean_failure(_convert(model, tmp_path / "out"), tmp_path / "out", "layer 'd' (Dense)",
+                         "'kernel' has shape (3, 5) but the config implies (3, 2)")
+
+
+def test_layer_name_used_twice_with_different_weights(tmp_path: Path) -> None:
+    config = _functional([_dense("d", 2), _dense("d", 4, source="d")], "d")
+    model = _write(tmp_path / "m.h5", config, {"d": _weights(3, 2)})
+    assert_clean_failure(_convert(model, tmp_path / "out"), tmp_path / "out",
+                         "names 2 layers 'd'", "cannot be told apart")
+
+
+def test_stored_weight_the_config_does_not_use(tmp_path: Path) -> None:
+    layer = _dense(units=2)
+    layer["config"]["use_bias"] = False
+    model = _write(tmp_path / "m.h5", _functional([layer], "d"), {"d": _weights()})
+    _refused(model, tmp_path / "out", InputError, "layer 'd' stores bias that its config does not use")
+
+
+def test_every_unlowerable_layer_in_one_error(tmp_path: Path) -> None:
+    layers = [_layer("Lambda", "lam", "x", function=["4wEAAA==", None, None]),
+              _layer("my_pkg>Scale", "scale", "lam"),
+              _layer("NotAKerasLayer", "odd", "scale"),
+              _dense("d", source="odd", activation="nope")]
+    model = _write(tmp_path / "m.h5", _functional(layers, "d"), {"d": _weights()})
+    text = _refused(model, tmp_path / "out", UnsupportedError, "layer 'lam' (Lambda)", "never runs",
+                    "layer 'scale' (my_pkg>Scale): a custom class",
+                    "layer 'odd' (NotAKerasLayer): no lowering", "unknown activation 'nope'")
+    assert text.count("layer '") == 4
+
+
+def test_saved_lambda_and_custom_layers_refused(tmp_path: Path) -> None:
+    for name, needle in (("keras2_lambda.h5", "(Lambda)"), ("keras3_lambda.h5", "(Lambda)"),
+                         ("keras2_custom_layer.h5", "a custom class"),
+                         ("keras3_custom_layer.h5", "a custom class")):
+        _refused(BAD / name, tmp_path / name, UnsupportedError, needle)
+
+
+def test_weights_only_file_needs_the_architecture(tmp_path: Path) -> None:
+    source = ROOT / "fixtures" / "models" / "keras3zip_weightsonly_multi_io" / "model.weights.h5"
+    _refused(source, tmp_path / "out", InputError, "weights-only", "needs the architecture")
+
+
+def test_layers_route_points_to_the_graph_route(tmp_path: Path) -> None:
+    """tfjs-layers has no causal padding; the graph route lowers it, and the layers refusal says so."""
+    conv = _layer("Conv1D", "conv", "x", filters=2, kernel_size=[3], strides=[1], padding="causal",
+                  data_format="channels_last", dilation_rate=[1], groups=1, activation="relu", use_bias=True)
+    config = _functional([conv], "conv")
+    config["config"]["layers"][0]["config"]["batch_input_shape"] = [None, 8, 2]
+    kernel = np.arange(12, dtype=np.float32).reshape(3, 2, 2) / 10
+    model = _write(tmp_path / "m.h5", config, {"conv": {"kernel": kernel, "bias": np.zeros(2, np.float32)}})
+    with pytest.raises(UnsupportedError) as info:
+        tfjsconv.convert(str(model), str(tmp_path / "layers"), input_format="keras",
+                         output_format="tfjs_layers_model")
+    assert "padding='causal'" in str(info.value)
+    assert "use --output_format=tfjs_graph_model" in str(info.value)
+    tfjsconv.convert(str(model), str(tmp_path / "graph"), input_format="keras",
+                     output_format="tfjs_graph_model")
+    assert (tmp_path / "graph" / "model.json").is_file()
+
+
+def _keras_archive(path: Path, config: dict[str, Any]) -> Path:
+    weights = path.with_suffix(".weights.h5")
+    with h5py.File(weights, "w") as f:
+        f.create_group("layers")
+        f.create_group("vars")
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("config.json", json.dumps(config))
+        archive.writestr("metadata.json", json.dumps({"keras_version": "3.15.1"}))
+        archive.write(weights, "model.weights.h5")
+    return path
+
+
+def test_library_model_config_suggests_a_saved_model(tmp_path: Path) -> None:
+    config = {"module": "keras_hub.src.models.gemma.gemma_backbone", "class_name": "GemmaBackbone",
+              "registered_name": "keras_hub>GemmaBackbone",
+              "config": {"vocabulary_size": 100, "num_layers": 2}}
+    model = _keras_archive(tmp_path / "backbone.keras", config)
+    for output_format in ("tfjs_layers_model", "tfjs_graph_model"):
+        with pytest.raises(UnsupportedError) as info:
+            tfjsconv.convert(str(model), str(tmp_path / output_format), input_format="keras_keras",
+                             output_format=output_format)
+        text = str(info.value)
+        assert "keras_hub>GemmaBackbone" in text and "without the code of keras_hub" in text, text
+        assert "model.export(dir)" in text
+        assert not (tmp_path / output_format).exists()
