@@ -33,7 +33,8 @@ def keras_saved_model_to_layers(ctx: RouteContext) -> None:
     try:
         translated = translate_model_config(model.model_config, ctx.input_path, keras3=False)
     except UnsupportedError as exc:
-        raise add_graph_hint(exc, model.model_config, _named_weights(model), False, ctx.input_path) from None
+        raise add_graph_hint(exc, model.model_config, lambda: _named_weights(model), False,
+                             ctx.input_path) from None
     for message in translated.warnings:
         ctx.warn(message)
     layers = apply_weight_plans(_named_weights(model), translated.weight_plans)

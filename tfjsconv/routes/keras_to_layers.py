@@ -64,8 +64,9 @@ def keras_h5_to_layers(ctx: RouteContext) -> None:
             try:
                 translated = translate_model_config(model.model_config, ctx.input_path, keras3=keras3)
             except UnsupportedError as exc:
-                stored = h5_named_weights(model, model.model_config, keras3)
-                raise add_graph_hint(exc, model.model_config, stored, keras3, ctx.input_path) from None
+                config = model.model_config
+                raise add_graph_hint(exc, config, lambda: h5_named_weights(model, config, keras3), keras3,
+                                     ctx.input_path) from None
             for message in translated.warnings:
                 ctx.warn(message)
             model_config = translated.model_config
@@ -107,8 +108,10 @@ def keras_archive_to_layers(ctx: RouteContext) -> None:
         try:
             translated = translate_model_config(archive.model_config, ctx.input_path, keras3=keras3)
         except UnsupportedError as exc:
-            stored = [(layer.name, [Weight(w.name, w.data) for w in layer.weights])
-                      for layer in archive.layers()]
+            def stored() -> list[tuple[str, Sequence[Weight]]]:
+                return [(layer.name, [Weight(w.name, w.data) for w in layer.weights])
+                        for layer in archive.layers()]
+
             raise add_graph_hint(exc, archive.model_config, stored, keras3, ctx.input_path) from None
         for message in translated.warnings:
             ctx.warn(message)

@@ -409,6 +409,18 @@ def _output_names(config: JsonDict) -> list[str]:
     return _unique([name for name, _, _ in _triples((config.get("config") or {}).get("output_layers"))])
 
 
+def config_refusals(config: JsonDict) -> list[str]:
+    """What the lowering would refuse in ``config`` by class and activation alone (no weights read)."""
+    walk = _Walk(KerasModelSource(config, (), False))
+    try:
+        config = translate_class_names(copy.deepcopy(config))
+        walk.index(config)
+        walk.check(config)
+    except (AttributeError, TypeError, ValueError, KeyError, IndexError):
+        return ["not a well-formed Keras model config"]
+    return walk.refusals
+
+
 def lower_keras_model(source: KerasModelSource) -> Graph:
     """The TF-op graph of ``source``; raises listing every layer it cannot lower."""
     config = source.config

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from ...errors import ConverterError, UnsupportedError
 from ...ir.weight import Weight
@@ -85,13 +85,18 @@ def check_rebuildable(config: Any, path: Optional[Path]) -> None:
 GRAPH_HINT = "the graph route can convert it: use --output_format=tfjs_graph_model"
 
 
-def add_graph_hint(error: ConverterError, config: JsonDict, weights: Sequence[tuple[str, Sequence[Weight]]],
-                   keras3: bool, path: Optional[Path]) -> ConverterError:
-    """``error`` (a layers-route refusal) with the graph-route hint when lowering the same model works."""
-    from .model import KerasModelSource, lower_keras_model
+def add_graph_hint(error: ConverterError, config: JsonDict,
+                   weights: Callable[[], Sequence[tuple[str, Sequence[Weight]]]], keras3: bool,
+                   path: Optional[Path]) -> ConverterError:
+    """``error`` (a layers-route refusal) with the graph-route hint when lowering the same model works.
 
+    The config is checked first, so weights are only read for a model the graph route may convert."""
+    from .model import KerasModelSource, config_refusals, lower_keras_model
+
+    if config_refusals(config):
+        return error
     try:
-        lower_keras_model(KerasModelSource(config, weights, keras3, path))
+        lower_keras_model(KerasModelSource(config, weights(), keras3, path))
     except ConverterError:
         return error
     error.message = f"{error.message}; {GRAPH_HINT}"
