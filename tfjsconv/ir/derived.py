@@ -15,14 +15,9 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from .graph import ArrayLike, LazyArray
+from .graph import ArrayLike, LazyArray, read_array
 
 DEFER_ABOVE = 256 * 1024  # bytes: smaller results are simply kept
-
-
-def load(value: ArrayLike) -> np.ndarray:
-    """The array behind ``value`` without pinning a large LazyArray in memory."""
-    return value.load() if isinstance(value, LazyArray) else np.asarray(value)
 
 
 def derive(compute: Callable[..., np.ndarray], sources: tuple[ArrayLike, ...],
@@ -39,13 +34,17 @@ def derive(compute: Callable[..., np.ndarray], sources: tuple[ArrayLike, ...],
     lazy = any(isinstance(s, LazyArray) for s in sources)
     if not lazy or dtype is None or shape is None or np.dtype(dtype) == object or \
             int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize <= DEFER_ABOVE:
-        return result if result is not None else np.asarray(compute(*(load(s) for s in sources)))
-    return LazyArray(np.dtype(dtype), tuple(shape), lambda: np.asarray(compute(*(load(s) for s in sources))))
+        return result if result is not None else _run(compute, sources)
+    return LazyArray(np.dtype(dtype), tuple(shape), lambda: _run(compute, sources))
+
+
+def _run(compute: Callable[..., np.ndarray], sources: tuple[ArrayLike, ...]) -> np.ndarray:
+    return np.asarray(compute(*(read_array(s) for s in sources)))
 
 
 def cast(value: ArrayLike, dtype: np.dtype) -> ArrayLike:
     """``value`` converted to ``dtype``, lazily when it is lazy."""
     dtype = np.dtype(dtype)
     if isinstance(value, LazyArray):
-        return LazyArray(dtype, value.shape, lambda: load(value).astype(dtype))
+        return LazyArray(dtype, value.shape, lambda: read_array(value).astype(dtype))
     return value.astype(dtype)

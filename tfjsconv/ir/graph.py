@@ -58,7 +58,13 @@ ArrayLike = Union[np.ndarray, LazyArray]
 
 
 def as_array(value: ArrayLike) -> np.ndarray:
+    """The values; a LazyArray is read once and kept (later reads are free)."""
     return value.materialize() if isinstance(value, LazyArray) else value
+
+
+def read_array(value: ArrayLike) -> np.ndarray:
+    """The values without keeping a LazyArray's in memory (streaming: one weight at a time)."""
+    return value.load() if isinstance(value, LazyArray) else np.asarray(value)
 
 
 class Value:
@@ -186,10 +192,28 @@ class Graph:
     def output_values(self) -> list[Value]:
         return [v for _, v in self.outputs]
 
+    def library(self) -> Iterator[tuple[str, Graph]]:
+        """``(name, body)`` of every function reachable from this graph's library, nested libraries
+        included, each name once, breadth-first in library order.  The one walk over a library:
+        every pass, check and writer that visits function bodies goes through here."""
+        seen: set[str] = set()
+        pending = list(self.functions.items())
+        while pending:
+            name, body = pending.pop(0)
+            if name in seen:
+                continue
+            seen.add(name)
+            yield name, body
+            pending.extend(body.functions.items())
+
     def all_graphs(self) -> Iterator[Graph]:
-        """This graph, then every function body in the library (names are global to the library)."""
+        """This graph, then every function body of ``library()``, each body once."""
         yield self
-        yield from self.functions.values()
+        seen = {id(self)}
+        for _, body in self.library():
+            if id(body) not in seen:
+                seen.add(id(body))
+                yield body
 
     # ----- mutation -----------------------------------------------------------------------------
     def set_input(self, node: Node, position: int, value: Value) -> None:
@@ -315,3 +339,19 @@ class Graph:
         if dead:
             self.remove_nodes(dead)
         return len(dead)
+
+
+def const_of(value: Optional[Value], *, cache: bool = True) -> Optional[np.ndarray]:
+    """The array behind ``value`` when a Const produces it, else None (also for None): the one way
+    to read a constant.  ``cache=False`` reads a LazyArray without keeping it (``read_array``)."""
+    if value is None or value.producer.op != "Const":
+        return None
+    data = value.producer.attrs["value"]
+    return as_array(data) if cache else read_array(data)
+
+
+def const_shape(value: Optional[Value]) -> Optional[tuple[int, ...]]:
+    """The shape of the Const behind ``value`` (None when it is not a Const), without reading it."""
+    if value is None or value.producer.op != "Const":
+        return None
+    return tuple(int(d) for d in value.producer.attrs["value"].shape)

@@ -13,9 +13,9 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from ..ops.kernels import NotComputable, get_kernel
-from ..ops.kernels.registry import text
-from .graph import Graph, Node, Value, as_array
+from ..ops.kernels import NotComputable, evaluate, get_kernel
+from .attrs import attr_text
+from .graph import Graph, Node, Value, const_of
 from .types import FuncAttr
 
 Library = Mapping[str, Graph]
@@ -53,7 +53,7 @@ def _order(graph: Graph, targets: Sequence[Node]) -> list[Node]:
 
 
 def _call(library: Library, func: Any, args: list[np.ndarray]) -> list[np.ndarray]:
-    name = func.name if isinstance(func, FuncAttr) else text(func)
+    name = func.name if isinstance(func, FuncAttr) else attr_text(func)
     if name not in library:
         raise InterpretError(f"function {name} is not in the library")
     return run_function(library[name], args, library)
@@ -93,7 +93,7 @@ def _evaluate(graph: Graph, fed: dict[int, np.ndarray], targets: Sequence[Value]
             continue
         args = [values[(id(v.producer), v.index)] for v in node.inputs]
         if node.op == "Const":
-            outputs: Sequence[np.ndarray] = [np.asarray(as_array(node.attrs["value"]))]
+            outputs: Sequence[np.ndarray] = [np.asarray(const_of(node.outputs[0]))]
         elif node.op == "PlaceholderWithDefault":
             outputs = args
         elif node.op == "Placeholder":
@@ -105,11 +105,10 @@ def _evaluate(graph: Graph, fed: dict[int, np.ndarray], targets: Sequence[Value]
         elif node.op in _CONTROL:
             outputs = _CONTROL[node.op](node, args, library)
         else:
-            fn = get_kernel(node.op)
-            if fn is None:
+            if get_kernel(node.op) is None:
                 raise InterpretError(f"no kernel for {node.op} (node {node.name})")
             try:
-                outputs = fn(args, node.attrs)
+                outputs = evaluate(node.op, args, node.attrs)
             except NotComputable as exc:
                 raise InterpretError(f"{node.op} {node.name}: {exc}") from None
         for i, out in enumerate(outputs):

@@ -72,17 +72,8 @@ def _check_body(graph: Graph, library: set[str], problems: list[str]) -> None:
 
 def verify(graph: Graph) -> None:
     problems: list[str] = []
-    library: set[str] = set()
-    stack = [graph]
-    bodies: list[Graph] = []
-    while stack:
-        body = stack.pop()
-        bodies.append(body)
-        for name, fn in body.functions.items():
-            if name not in library:
-                library.add(name)
-                stack.append(fn)
-    for body in bodies:
+    library = {name for name, _ in graph.library()}
+    for body in graph.all_graphs():
         _check_body(body, library, problems)
     if problems:
         raise GraphInvariantError("; ".join(problems))

@@ -7,7 +7,7 @@ from typing import Union
 
 import numpy as np
 
-from .graph import LazyArray
+from .graph import LazyArray, read_array
 
 
 @dataclass(frozen=True)
@@ -17,7 +17,7 @@ class Weight:
 
     def array(self) -> np.ndarray:
         """The weight's values; a LazyArray is read without being cached in the graph."""
-        return self.data.load() if isinstance(self.data, LazyArray) else np.asarray(self.data)
+        return read_array(self.data)
 
     @property
     def dtype(self) -> np.dtype:

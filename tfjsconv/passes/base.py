@@ -31,11 +31,12 @@ tells whether the body is the main graph (whose output nodes keep their names); 
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Callable, ClassVar, Optional, TypeVar
 
-from ..ir.graph import Graph, Node, Value
+# const_of / const_shape live in the IR; re-exported here for the passes.
+from ..ir.graph import Graph, Node, Value, const_of, const_shape  # noqa: F401
 from ..options import ConvertOptions
 from ..registry import Registry
 
@@ -71,7 +72,7 @@ class GraphPass(Pass):
 
     def run(self, graph: Graph, ctx: PassContext) -> bool:
         changed = False
-        for body in bodies(graph):
+        for body in graph.all_graphs():
             changed |= self.run_body(body, ctx, is_main=body is graph)
         return changed
 
@@ -150,20 +151,6 @@ def get_pass(name: str) -> Pass:
     return PASSES.lookup(name)()
 
 
-def bodies(graph: Graph) -> Iterator[Graph]:
-    """The main graph, then every function of its library (nested libraries included), once each."""
-    yield graph
-    seen: set[int] = {id(graph)}
-    stack = list(graph.functions.values())
-    while stack:
-        body = stack.pop(0)
-        if id(body) in seen:
-            continue
-        seen.add(id(body))
-        yield body
-        stack.extend(body.functions.values())
-
-
 class PassManager:
     def __init__(self, passes: Sequence[Pass], max_rounds: int = 8,
                  verify: Optional[Callable[[Graph], None]] = None) -> None:
@@ -178,7 +165,7 @@ class PassManager:
                 before = graph.op_histogram() if log.isEnabledFor(logging.DEBUG) else None
                 if p.run(graph, ctx):
                     changed = True
-                    for body in bodies(graph):
+                    for body in graph.all_graphs():
                         body.toposort()
                     if before is not None:
                         log.debug("%s: %s -> %s", p.name, before, graph.op_histogram())
@@ -191,24 +178,6 @@ class PassManager:
 
 
 # ----- helpers shared by the rewrite passes --------------------------------------------------------
-
-def const_of(value: Value):
-    """The numpy value behind ``value`` when it is a Const output, else None."""
-    from ..ir.graph import as_array
-
-    node = value.producer
-    if node.op != "Const":
-        return None
-    return as_array(node.attrs["value"])
-
-
-def const_shape(value: Value) -> Optional[tuple[int, ...]]:
-    """The shape of the Const behind ``value`` (None when it is not a Const), without reading it."""
-    node = value.producer
-    if node.op != "Const":
-        return None
-    return tuple(int(d) for d in node.attrs["value"].shape)
-
 
 def only_consumer(value: Value) -> Optional[Node]:
     """The single node reading ``value`` (and no graph output), else None."""

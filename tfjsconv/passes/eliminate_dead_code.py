@@ -11,7 +11,7 @@ from typing import Any
 from ..ir.graph import Graph
 from ..ir.types import FuncAttr
 from ..ops.traits import TABLE_WRITES
-from .base import GraphPass, PassContext, bodies, register_pass
+from .base import GraphPass, PassContext, register_pass
 
 
 def _func_refs(value: Any) -> list[str]:
@@ -24,7 +24,7 @@ def _func_refs(value: Any) -> list[str]:
 
 def referenced_functions(graph: Graph) -> set[str]:
     """Names of the library functions reachable from the main graph's nodes."""
-    library = {name: body for body in bodies(graph) for name, body in body.functions.items()}
+    library = dict(graph.library())
     found: set[str] = set()
     stack = [graph]
     while stack:
@@ -45,7 +45,7 @@ class EliminateDeadCode(GraphPass):
     def run(self, graph: Graph, ctx: PassContext) -> bool:
         changed = super().run(graph, ctx)
         used = referenced_functions(graph)
-        for body in list(bodies(graph)):
+        for body in list(graph.all_graphs()):
             for name in [n for n in body.functions if n not in used]:
                 del body.functions[name]
                 changed = True

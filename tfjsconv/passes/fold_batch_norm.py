@@ -12,10 +12,10 @@ from typing import Optional
 
 import numpy as np
 
+from ..ir.attrs import attr_text
 from ..ir.derived import derive
 from ..ir.graph import Graph, Node
 from ..ir.types import DType
-from ..ops.kernels.registry import text
 from .base import Editor, RewritePass, add, add_const, const_shape, register_pass
 from .fusion_util import channel_vector, sole_use
 
@@ -32,14 +32,14 @@ def _source(graph: Graph, bn: Node, is_main: bool) -> Optional[tuple[Node, Optio
         bias = channel_vector(node.inputs[1])
         if bias is None or node.inputs[0].producer.op not in _CONV:
             return None
-        if node.op == "BiasAdd" and text(node.attrs.get("data_format", b"NHWC")) != "NHWC":
+        if node.op == "BiasAdd" and attr_text(node.attrs.get("data_format", b"NHWC")) != "NHWC":
             return None
         bias_node, x, node = node, node.inputs[0], node.inputs[0].producer
     else:
         bias = None
     if node.op not in _CONV or sole_use(graph, x, is_main) is not (bias_node or bn):
         return None
-    if text(node.attrs.get("data_format", b"NHWC")) != "NHWC" or const_shape(node.inputs[1]) is None:
+    if attr_text(node.attrs.get("data_format", b"NHWC")) != "NHWC" or const_shape(node.inputs[1]) is None:
         return None
     return node, bias_node, bias
 
@@ -58,7 +58,7 @@ def _scaled(w: np.ndarray, factor: np.ndarray, dtype: np.dtype) -> np.ndarray:
 
 def _fold(ed: Editor, bn: Node) -> bool:
     graph = ed.graph
-    if bool(bn.attrs.get("is_training", False)) or text(bn.attrs.get("data_format", b"NHWC")) != "NHWC":
+    if bool(bn.attrs.get("is_training", False)) or attr_text(bn.attrs.get("data_format", b"NHWC")) != "NHWC":
         return False
     if any(v.uses for v in bn.outputs[1:]) or any(v is o for _, v in graph.outputs for o in bn.outputs[1:]):
         return False

@@ -11,10 +11,10 @@ from typing import Callable
 
 import numpy as np
 
-from ..ir.derived import cast, derive, load
-from ..ir.graph import ArrayLike, Node
+from ..ir.derived import cast, derive
+from ..ir.graph import ArrayLike, Node, read_array
 from ..ir.types import DType
-from ..ops.kernels import NotComputable, get_kernel
+from ..ops.kernels import NotComputable, evaluate, get_kernel
 from ..ops.traits import NEVER_FOLD
 from .base import Editor, PassContext, RewritePass, register_pass, take_name
 
@@ -25,18 +25,16 @@ _GROWTH = 4  # a larger result must stay within this many times its inputs' byte
 def _fold(node: Node, ctx: PassContext) -> tuple[ArrayLike, ...] | None:
     if node.op in NEVER_FOLD or not node.inputs:
         return None
-    fn = get_kernel(node.op)
-    if fn is None or any(v.producer.op != "Const" for v in node.inputs):
+    if get_kernel(node.op) is None or any(v.producer.op != "Const" for v in node.inputs):
         return None
     sources = tuple(v.producer.attrs["value"] for v in node.inputs)
-    attrs = dict(node.attrs)  # the node is gone by the time a deferred result is recomputed
+    op, attrs = node.op, dict(node.attrs)  # the node is gone by the time a deferred result is recomputed
 
     def compute(*args: np.ndarray) -> tuple[np.ndarray, ...]:
-        with np.errstate(all="ignore"):
-            return tuple(np.asarray(r) for r in fn(list(args), attrs))
+        return evaluate(op, args, attrs)
 
     try:
-        results = compute(*(load(a) for a in sources))  # load(): read a weight without pinning it
+        results = compute(*(read_array(a) for a in sources))  # read a weight without pinning it
     except NotComputable:
         return None
     size = sum(r.nbytes for r in results)

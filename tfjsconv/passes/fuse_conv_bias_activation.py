@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Optional
 
+from ..ir.attrs import attr_text
 from ..ir.graph import Node
-from ..ops.kernels.registry import text
 from .base import Editor, RewritePass, register_pass
 from .fusion_util import CONV_MATMUL_ACTIVATIONS, DEPTHWISE_ACTIVATIONS, as_bias_add, fused_attrs, sole_use
 
@@ -30,7 +30,7 @@ class FuseConvBiasActivation(RewritePass):
         if match is None:
             return False
         conv, bias = match
-        if text(conv.attrs.get("data_format", b"NHWC")) != "NHWC":
+        if attr_text(conv.attrs.get("data_format", b"NHWC")) != "NHWC":
             return False  # TF.js runs fused convolutions in NHWC only
         allowed = CONV_MATMUL_ACTIVATIONS if conv.op == "Conv2D" else DEPTHWISE_ACTIVATIONS
         activation: Optional[Node] = sole_use(graph, node.outputs[0], ed.is_main)

@@ -9,9 +9,9 @@ from typing import Optional
 
 import numpy as np
 
+from ..ir.attrs import attr_text
 from ..ir.graph import Node, Value
 from ..ir.types import DType
-from ..ops.kernels.registry import text
 from .base import Editor, RewritePass, add_const, const_of, register_pass
 from .fusion_util import sole_use
 
@@ -63,7 +63,7 @@ def _into_fused(ed: Editor, prelu: Node) -> bool:
     fused = y.producer
     if fused.op not in _FUSED or sole_use(graph, y, ed.is_main) is not prelu:
         return False
-    ops = [text(o) for o in fused.attrs.get("fused_ops", [])]
+    ops = [attr_text(o) for o in fused.attrs.get("fused_ops", [])]
     if ops != ["BiasAdd"] or int(fused.attrs.get("num_args", 0)) != 1:
         return False
     attrs = dict(fused.attrs)

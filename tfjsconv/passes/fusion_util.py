@@ -6,8 +6,8 @@ from typing import Any, Optional
 
 import numpy as np
 
+from ..ir.attrs import attr_text
 from ..ir.graph import Graph, Node, Value
-from ..ops.kernels.registry import text
 from .base import const_of, const_shape, is_output, only_consumer
 
 # Activation op -> name in fused_ops, per fused op TF.js 4.22 runs (fused_util.applyActivation and
@@ -46,7 +46,7 @@ def as_bias_add(graph: Graph, node: Node, contraction_ops: frozenset[str], is_ma
     """
     if node.op == "BiasAdd":
         src = node.inputs[0].producer
-        if src.op in contraction_ops and text(node.attrs.get("data_format", b"NHWC")) == "NHWC":
+        if src.op in contraction_ops and attr_text(node.attrs.get("data_format", b"NHWC")) == "NHWC":
             if sole_use(graph, node.inputs[0], is_main) is node:
                 return src, node.inputs[1]
         return None

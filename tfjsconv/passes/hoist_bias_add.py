@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Optional
 
+from ..ir.attrs import attr_text
 from ..ir.graph import Graph, Node, Value
-from ..ops.kernels.registry import text
 from .base import Editor, RewritePass, add, const_of, register_pass
 from .fusion_util import bias_length, sole_use
 
@@ -34,7 +34,7 @@ def _last_target_dim(shape: Value) -> Optional[int]:
 def _match(graph: Graph, node: Node, is_main: bool) -> Optional[tuple[Node, Value]]:
     """(reshape, bias) when ``node`` adds a 1-D Const to a Reshape only it reads."""
     if node.op == "BiasAdd":
-        if text(node.attrs.get("data_format", b"NHWC")) != "NHWC":
+        if attr_text(node.attrs.get("data_format", b"NHWC")) != "NHWC":
             return None
         pairs: tuple[tuple[int, int], ...] = ((0, 1),)
     else:

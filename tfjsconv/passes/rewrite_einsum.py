@@ -19,6 +19,7 @@ from typing import Optional
 
 import numpy as np
 
+from ..ir.attrs import attr_text
 from ..ir.graph import Graph, Node, Value
 from ..ir.types import DType, Shape
 from .base import Editor, RewritePass, add, add_const, register_pass
@@ -96,7 +97,7 @@ def _typed(value: Value, dtype: DType, dims: list[Optional[int]]) -> Value:
 def rewrite_einsum(ed: Editor, node: Node) -> bool:
     graph = ed.graph
     equation = node.attrs.get("equation", b"")
-    parsed = parse_equation(equation.decode() if isinstance(equation, bytes) else str(equation))
+    parsed = parse_equation(attr_text(equation))
     if parsed is None or len(parsed[0]) != len(node.inputs) or len(node.inputs) not in (1, 2):
         return False
     operands, out = parsed

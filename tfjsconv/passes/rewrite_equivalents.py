@@ -24,6 +24,7 @@ from typing import Optional
 
 import numpy as np
 
+from ..ir.attrs import attr_text
 from ..ir.graph import Graph, Node, Value
 from ..ir.types import DType
 from ..registry import Registry
@@ -68,7 +69,7 @@ def _space_to_depth(ed: Editor, node: Node) -> bool:
     block = int(node.attrs.get("block_size", 0))
     fmt = node.attrs.get("data_format", b"NHWC")
     dims = x.shape.dims if x.shape is not None else None
-    if block < 2 or (fmt.decode() if isinstance(fmt, bytes) else str(fmt)) != "NHWC" or dims is None \
+    if block < 2 or attr_text(fmt) != "NHWC" or dims is None \
             or len(dims) != 4 or None in dims[1:]:
         return False  # left for the op check to report
     _, h, w, c = dims

@@ -41,6 +41,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import UnsupportedError
+from ..ir.attrs import attr_text
 from ..ir.graph import Node, Value
 from ..ir.types import DType
 from ..registry import Registry
@@ -49,13 +50,9 @@ from .base import Editor, Rule, RuleTablePass, add, add_const, const_of, registe
 RULES: Registry[str, Rule] = Registry("rewrite_tfjs_gaps rule")
 
 
-def _attr_text(value: object) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value or "")
-
-
 @RULES.register("BiasAdd", "BiasAddV1")
 def _bias_add_nchw(ed: Editor, node: Node) -> bool:
-    if _attr_text(node.attrs.get("data_format", "NHWC")) != "NCHW":
+    if attr_text(node.attrs.get("data_format", "NHWC")) != "NCHW":
         return False
     x, bias = node.inputs[0], node.inputs[1]
     rank = x.shape.rank if x.shape is not None else None
@@ -118,8 +115,8 @@ def _max_pool_3d(ed: Editor, node: Node) -> bool:
     x = node.inputs[0]
     dims = x.shape.dims if x.shape is not None else None
     ksize, strides = list(node.attrs.get("ksize", [])), list(node.attrs.get("strides", []))
-    padding = _attr_text(node.attrs.get("padding"))
-    if _attr_text(node.attrs.get("data_format", "NDHWC")) != "NDHWC" or dims is None or len(dims) != 5 \
+    padding = attr_text(node.attrs.get("padding"))
+    if attr_text(node.attrs.get("data_format", "NDHWC")) != "NDHWC" or dims is None or len(dims) != 5 \
             or None in dims[1:] or len(ksize) != 5 or len(strides) != 5 or padding not in ("SAME", "VALID"):
         return False
     _, d, h, w, c = (int(v) if v is not None else -1 for v in dims)

@@ -43,7 +43,7 @@ What is read from the IR:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Optional
 
@@ -74,19 +74,6 @@ class _Names:
             i += 1
         self.taken.add(candidate)
         return candidate
-
-
-def _library(graph: Graph) -> Iterator[tuple[str, Graph]]:
-    """Every function reachable from ``graph.functions``, each once, in library order."""
-    seen: set[str] = set()
-    stack = list(graph.functions.items())
-    while stack:
-        name, body = stack.pop(0)
-        if name in seen:
-            continue
-        seen.add(name)
-        yield name, body
-        stack.extend(body.functions.items())
 
 
 def _identity(name: str, source: str, dtype: Optional[DType]) -> dict[str, Any]:
@@ -280,7 +267,7 @@ def build_graph_model(graph: Graph, options: ConvertOptions, *, generated_by: Op
 
     functions: list[dict[str, Any]] = []
     function_weights: list[Weight] = []
-    for name, body in _library(graph):
+    for name, body in graph.library():
         fdef, weights = _function_def(name, body, names)
         functions.append(fdef)
         function_weights.extend(weights)

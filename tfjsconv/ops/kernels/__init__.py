@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 from . import array, math, nn, reduce  # noqa: F401  (imported for their @kernel registrations)
-from .registry import Kernel, NotComputable, get_kernel, kernel, kernel_ops
+from .registry import Kernel, NotComputable, evaluate, get_kernel, kernel, kernel_ops
 
-__all__ = ["Kernel", "NotComputable", "get_kernel", "kernel", "kernel_ops"]
+__all__ = ["Kernel", "NotComputable", "evaluate", "get_kernel", "kernel", "kernel_ops"]

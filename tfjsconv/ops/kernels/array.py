@@ -6,7 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from .registry import NotComputable, kernel, out_dtype, text
+from ...ir.attrs import attr_text
+from .registry import NotComputable, kernel, out_dtype
 
 
 def _ints(x: np.ndarray) -> list[int]:
@@ -212,7 +213,7 @@ def pad(inputs: list[np.ndarray], attrs: dict[str, Any]) -> tuple[np.ndarray, ..
 
 @kernel("MirrorPad")
 def mirror_pad(inputs: list[np.ndarray], attrs: dict[str, Any]) -> tuple[np.ndarray, ...]:
-    mode = "reflect" if text(attrs.get("mode", b"REFLECT")).upper() == "REFLECT" else "symmetric"
+    mode = "reflect" if attr_text(attrs.get("mode", b"REFLECT")).upper() == "REFLECT" else "symmetric"
     return (np.pad(inputs[0], np.asarray(inputs[1]).reshape(-1, 2).tolist(), mode=mode),)
 
 

@@ -7,7 +7,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .registry import NotComputable, kernel, out_dtype, text
+from ...ir.attrs import attr_text
+from .registry import NotComputable, kernel, out_dtype
 
 _erf = np.frompyfunc(pymath.erf, 1, 1)
 _erfc = np.frompyfunc(pymath.erfc, 1, 1)
@@ -118,7 +119,7 @@ def add_n(inputs: list[np.ndarray], attrs: dict[str, Any]) -> tuple[np.ndarray]:
 @kernel("BiasAdd", "BiasAddV1")
 def bias_add(inputs: list[np.ndarray], attrs: dict[str, Any]) -> tuple[np.ndarray]:
     x, bias = inputs
-    if text(attrs.get("data_format", b"NHWC")).startswith("NC") and x.ndim > 2:
+    if attr_text(attrs.get("data_format", b"NHWC")).startswith("NC") and x.ndim > 2:
         bias = bias.reshape((-1,) + (1,) * (x.ndim - 2))
     return ((x + bias).astype(x.dtype),)
 

@@ -6,8 +6,9 @@ from typing import Any, Optional
 
 import numpy as np
 
+from ...ir.attrs import attr_text
 from .math import _UNARY
-from .registry import NotComputable, kernel, text
+from .registry import NotComputable, kernel
 
 
 def _matmul(a: np.ndarray, b: np.ndarray, ta: bool, tb: bool) -> np.ndarray:
@@ -30,7 +31,7 @@ def batch_matmul(inputs: list[np.ndarray], attrs: dict[str, Any]) -> tuple[np.nd
 
 
 def _nhwc(x: np.ndarray, attrs: dict[str, Any]) -> bool:
-    fmt = text(attrs.get("data_format", b"NHWC"))
+    fmt = attr_text(attrs.get("data_format", b"NHWC"))
     if fmt not in ("NHWC", "NCHW"):
         raise NotComputable(f"data_format {fmt}")
     return fmt == "NHWC"
@@ -56,7 +57,7 @@ def _windows(x: np.ndarray, kh: int, kw: int, attrs: dict[str, Any]):
     """Yields (i, j, window) where window[n, oh, ow, c] = padded x at kernel tap (i, j)."""
     strides = [int(s) for s in attrs.get("strides", [1, 1, 1, 1])]
     dilations = [int(d) for d in attrs.get("dilations", [1, 1, 1, 1]) or [1, 1, 1, 1]]
-    padding = text(attrs.get("padding", b"VALID"))
+    padding = attr_text(attrs.get("padding", b"VALID"))
     explicit = [int(p) for p in attrs.get("explicit_paddings", []) or []]
     ex_h = (explicit[2], explicit[3]) if len(explicit) == 8 else None
     ex_w = (explicit[4], explicit[5]) if len(explicit) == 8 else None
@@ -136,7 +137,7 @@ def _activate(y: np.ndarray, name: str, attrs: dict[str, Any], alpha: Optional[n
 
 
 def _fused_epilogue(y: np.ndarray, args: list[np.ndarray], attrs: dict[str, Any]) -> np.ndarray:
-    ops = [text(o) for o in attrs.get("fused_ops", [])]
+    ops = [attr_text(o) for o in attrs.get("fused_ops", [])]
     if len(args) != int(attrs.get("num_args", len(args))):
         raise NotComputable("num_args does not match the inputs")
     rest = list(args)
@@ -204,7 +205,7 @@ def log_softmax(inputs: list[np.ndarray], attrs: dict[str, Any]) -> tuple[np.nda
 
 @kernel("Einsum")
 def einsum(inputs: list[np.ndarray], attrs: dict[str, Any]) -> tuple[np.ndarray, ...]:
-    equation = text(attrs.get("equation", b""))
+    equation = attr_text(attrs.get("equation", b""))
     return (np.asarray(np.einsum(equation, *inputs)).astype(inputs[0].dtype),)
 
 
@@ -242,7 +243,7 @@ def _max_pool(x: np.ndarray, ksize: list[int], strides: list[int], padding: str)
 
 @kernel("MaxPool", "MaxPool3D")
 def max_pool(inputs: list[np.ndarray], attrs: dict[str, Any]) -> tuple[np.ndarray, ...]:
-    fmt = text(attrs.get("data_format", b"NHWC"))
+    fmt = attr_text(attrs.get("data_format", b"NHWC"))
     if fmt not in ("NHWC", "NDHWC"):
         raise NotComputable(f"data_format {fmt}")
-    return (_max_pool(inputs[0], list(attrs["ksize"]), list(attrs["strides"]), text(attrs["padding"])),)
+    return (_max_pool(inputs[0], list(attrs["ksize"]), list(attrs["strides"]), attr_text(attrs["padding"])),)

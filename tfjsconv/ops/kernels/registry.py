@@ -1,20 +1,26 @@
-"""The numpy kernel registry shared by ``passes.fold_constants`` and ``ir.interpret``.
+"""The numpy kernel registry shared by ``passes.fold_constants``, ``ir.interpret`` and the ONNX reader.
 
 A kernel is ``fn(inputs: list[np.ndarray], attrs: dict) -> tuple[np.ndarray, ...]`` registered
 under exact TF op names with ``@kernel("AddV2", ...)``.  It follows TF's semantics for the inputs
-it accepts and raises ``NotComputable`` for the ones it does not handle (folding then leaves the
-node alone; the interpreter reports it).
+it accepts and raises ``NotComputable`` for the ones it does not handle.
+
+Callers run kernels through ``evaluate(op, inputs, attrs)``, the one entry: ``NotComputable`` (no
+kernel, or the kernel declines) is the only "cannot evaluate" signal; folding then leaves the node
+alone and the interpreter reports it.  Any other exception is a kernel bug and propagates.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Callable, Optional
 
 import numpy as np
 
+from ...registry import Registry
+
 Kernel = Callable[[list[np.ndarray], dict[str, Any]], tuple[np.ndarray, ...]]
 
-_KERNELS: dict[str, Kernel] = {}
+KERNELS: Registry[str, Kernel] = Registry("kernel")
 
 
 class NotComputable(Exception):
@@ -22,29 +28,35 @@ class NotComputable(Exception):
 
 
 def kernel(*ops: str) -> Callable[[Kernel], Kernel]:
-    def register(fn: Kernel) -> Kernel:
-        for op in ops:
-            if op in _KERNELS:
-                raise RuntimeError(f"kernel for {op} registered twice")
-            _KERNELS[op] = fn
-        return fn
-
-    return register
+    """Decorator: registers a kernel under each TF op name (a second registration fails the import)."""
+    return KERNELS.register(*ops)
 
 
 def get_kernel(op: str) -> Optional[Kernel]:
-    return _KERNELS.get(op)
+    return KERNELS.get(op)
 
 
 def kernel_ops() -> frozenset[str]:
-    return frozenset(_KERNELS)
+    return KERNELS.keys()
 
 
-def text(value: Any) -> str:
-    """A string attr as str (the IR stores ``s`` attrs as bytes)."""
-    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+def evaluate(op: str, inputs: Sequence[np.ndarray], attrs: dict[str, Any]) -> tuple[np.ndarray, ...]:
+    """The outputs of ``op`` on numpy ``inputs``, each as an array.  Raises ``NotComputable`` when
+    there is no kernel for ``op`` or the kernel declines; floating-point warnings are silenced
+    (folding ``x / 0`` gives inf, as TF does at run time)."""
+    fn = KERNELS.get(op)
+    if fn is None:
+        raise NotComputable(f"no kernel for {op}")
+    with np.errstate(all="ignore"):
+        return tuple(np.asarray(r) for r in fn(list(inputs), attrs))
 
 
 def out_dtype(attrs: dict[str, Any], key: str, default: np.dtype) -> np.dtype:
+    """The numpy type of a type attr; NotComputable for types numpy lacks (bfloat16...)."""
     dtype = attrs.get(key)
-    return default if dtype is None else dtype.numpy
+    if dtype is None:
+        return default
+    try:
+        return dtype.numpy
+    except ValueError as exc:
+        raise NotComputable(str(exc)) from None

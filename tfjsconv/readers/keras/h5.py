@@ -22,7 +22,7 @@ from ...errors import InputError
 from ...limits import load_json
 from .h5_guard import check_global_heaps, dataset_extents
 from .h5_safety import check_h5_objects, dataset_array
-from .h5_types import H5_ERRORS, H5Layer, H5Weight
+from .h5_types import H5_ERRORS, H5Layer, H5Weight, h5_text
 from .v3_weights import read_v3_weights
 
 
@@ -50,14 +50,6 @@ class KerasH5:
         return int(head) if head.isdigit() else None
 
 
-def _text(value: Any) -> str:
-    if isinstance(value, bytes):
-        return value.decode("utf-8")
-    if isinstance(value, np.ndarray) and value.shape == ():
-        return _text(value.item())
-    return str(value)
-
-
 def read_name_list(attrs: h5py.AttributeManager, name: str) -> Optional[list[str]]:
     """A string-list attribute, or None when absent.
 
@@ -79,7 +71,7 @@ def read_name_list(attrs: h5py.AttributeManager, name: str) -> Optional[list[str
             continue
         if array.dtype.kind not in ("S", "U", "O"):
             raise TypeError(f"attribute {name!r} holds {array.dtype} values, not names")
-        names.extend(_text(item) for item in array.reshape(-1))
+        names.extend(h5_text(item) for item in array.reshape(-1))
     return names
 
 
@@ -87,7 +79,7 @@ def _json_attr(attrs: h5py.AttributeManager, name: str, path: Path) -> Optional[
     if name not in attrs:
         return None
     try:
-        text = _text(attrs[name])
+        text = h5_text(attrs[name])
     except UnicodeDecodeError as exc:
         raise InputError(f"the {name} attribute is not valid UTF-8 text ({exc})", path) from None
     value = load_json(text, f"the {name} attribute", path)
@@ -141,8 +133,8 @@ def _read(handle: h5py.File, path: Path) -> KerasH5:
     backend = attrs.get("backend", weights_root.attrs.get("backend"))
     return KerasH5(
         path=path,
-        keras_version=None if version is None else _text(version),
-        backend=None if backend is None else _text(backend),
+        keras_version=None if version is None else h5_text(version),
+        backend=None if backend is None else h5_text(backend),
         model_config=model_config,
         training_config=_json_attr(attrs, "training_config", path),
         layers=layers,

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
 
 from ...ir.graph import LazyArray
 
@@ -24,3 +27,12 @@ class H5Weight:
 class H5Layer:
     name: str
     weights: tuple[H5Weight, ...]
+
+
+def h5_text(value: Any) -> str:
+    """An HDF5 string attribute as text: h5py gives bytes, str or a 0-d array of either."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
+    if isinstance(value, np.ndarray) and value.shape == ():
+        return h5_text(value.item())
+    return str(value)

@@ -23,7 +23,7 @@ import h5py
 from ...errors import InputError
 from ...ir.graph import LazyArray
 from .h5_safety import dataset_array
-from .h5_types import H5Layer, H5Weight
+from .h5_types import H5Layer, H5Weight, h5_text
 
 JsonDict = dict[str, Any]
 
@@ -112,7 +112,7 @@ def _real_name(group: h5py.Group, fallback: str) -> str:
     vars_group = _vars(group)
     if vars_group is not None and "name" in vars_group.attrs:
         value = vars_group.attrs["name"]
-        return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+        return h5_text(value)
     return fallback
 
 

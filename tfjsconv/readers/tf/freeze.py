@@ -23,6 +23,7 @@ from typing import Any, Optional
 import numpy as np
 
 from ...errors import InputError, UnsupportedError
+from ...ir.attrs import attr_text
 from ...ir.graph import ArrayLike, Graph, LazyArray, Node, Value
 from ...ir.types import DType, FuncAttr, Shape
 from .attr_values import split_tensor_name
@@ -459,7 +460,7 @@ def _expand(graph: Graph, node: Node) -> bool:
     if dtype != DType.FLOAT or node.attrs.get("U", DType.FLOAT) != DType.FLOAT:
         return False
     layout = node.attrs.get("data_format", b"NHWC")
-    layout = layout.decode() if isinstance(layout, bytes) else str(layout)
+    layout = attr_text(layout)
     if layout not in ("NHWC", "NCHW"):
         return False
     x, scale, offset = node.inputs[0], node.inputs[1], node.inputs[2]

@@ -35,8 +35,8 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from ...errors import InputError, UnsupportedError
-from ...ir.attrs import RESOURCE_KEY_ATTR
-from ...ir.graph import Graph, Node, Value, as_array
+from ...ir.attrs import RESOURCE_KEY_ATTR, attr_text
+from ...ir.graph import Graph, Node, Value, const_of
 from ...ir.types import DType, FuncAttr, Shape
 
 TABLE_OPS = frozenset({"HashTableV2", "HashTable", "MutableHashTableV2", "MutableHashTable"})
@@ -74,9 +74,9 @@ def _trace_string(value: Value, assets: AssetResolver, graph: Graph, depth: int 
     node = value.producer
     if depth < 32:
         if node.op == "Const":
-            raw = as_array(node.attrs["value"]).reshape(-1)
+            raw = const_of(value).reshape(-1)  # type: ignore[union-attr]  (a Const)
             if raw.size == 1:
-                text = raw[0].decode("utf-8") if isinstance(raw[0], bytes) else str(raw[0])
+                text = attr_text(raw[0])
                 return Path(text)
         if node.op in ("Identity", "ReadVariableOp", "Snapshot") and node.inputs:
             return _trace_string(node.inputs[0], assets, graph, depth + 1)
@@ -143,7 +143,7 @@ def _text_file_to_import(graph: Graph, node: Node, assets: AssetResolver) -> Nod
     delimiter = node.attrs.get("delimiter", b"\t")
     keys, values = read_text_table(
         path, int(node.attrs.get("key_index", -2)), int(node.attrs.get("value_index", -1)),
-        delimiter.decode("utf-8") if isinstance(delimiter, bytes) else str(delimiter),
+        attr_text(delimiter),
         int(node.attrs.get("vocab_size", -1)), int(node.attrs.get("offset", 0)), key_dtype, value_dtype)
     key_const = graph.add_const(keys, name=node.name + "/keys", dtype=key_dtype)
     value_const = graph.add_const(values, name=node.name + "/values", dtype=value_dtype)
@@ -200,7 +200,7 @@ def link_tables(main: Graph, source: Optional[Path] = None) -> None:
             main.replace_uses(node.output(0), node.inputs[0])
     while _hoist_one(main):  # one lookup per round: each hoist changes the graphs it walks
         pass
-    in_bodies = sorted(f"{node.op} {node.name} (in {name})" for name, body in _functions(main)
+    in_bodies = sorted(f"{node.op} {node.name} (in {name})" for name, body in main.library()
                        for node in body.nodes if node.op in RESOURCE_TABLE_OPS)
     if in_bodies:
         raise UnsupportedError("lookup table used inside an If/While body, which TF.js 4.22 cannot run "
@@ -210,18 +210,6 @@ def link_tables(main: Graph, source: Optional[Path] = None) -> None:
         for node in list(body.nodes):
             if node.op in ("LookupTableFindV2", "LookupTableFind"):
                 _flatten_lookup_keys(body, node)
-
-
-def _functions(main: Graph) -> list[tuple[str, Graph]]:
-    """Every library function reachable from ``main``, nested libraries included, each once."""
-    seen: dict[str, Graph] = {}
-    stack = list(main.functions.items())
-    while stack:
-        name, body = stack.pop()
-        if name not in seen:
-            seen[name] = body
-            stack.extend(body.functions.items())
-    return sorted(seen.items())
 
 
 def _references(main: Graph) -> dict[str, int]:

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..._proto.tensor_bundle_pb2 import BundleEntryProto, BundleHeaderProto
 from ...errors import OutputError
-from ...ir.graph import LazyArray
+from ...ir.graph import LazyArray, read_array
 from ...ir.types import DType
 from ...readers.tf.crc32c import crc32c, mask
 from .sstable import build_table, encode_varint
@@ -92,7 +92,7 @@ class BundleWriter:
         name = key.encode("utf-8")
         if name in self._entries or not name:
             raise ValueError(f"checkpoint key {key!r} is empty or added twice")
-        array = value.load() if isinstance(value, LazyArray) else np.asarray(value)
+        array = read_array(value)
         dt = dtype if dtype is not None else tensor_dtype(array)
         if dt == DType.STRING:
             raw, crc = _string_record(array)

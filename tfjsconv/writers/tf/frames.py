@@ -13,14 +13,11 @@ from __future__ import annotations
 
 from typing import Optional
 
+from ...ir.attrs import attr_text
 from ...ir.graph import Graph, Node, Value
 from ...ir.types import DType
 
 _ROOT = ""
-
-
-def _text(value: object) -> str:
-    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
 
 class _Frames:
@@ -48,7 +45,7 @@ class _Frames:
         sources += [self.of.get(id(c), _ROOT) for c in node.control_inputs]
         outer = self._deepest(sources)
         if node.op in ("Enter", "RefEnter"):
-            name = _text(node.attrs.get("frame_name", b""))
+            name = attr_text(node.attrs.get("frame_name", b""))
             self.parent.setdefault(name, outer)
             self.parallel.setdefault(name, int(node.attrs.get("parallel_iterations", 10)))
             return name

@@ -11,7 +11,7 @@ writes them.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any, Optional
 
 from ..._proto import function_pb2, graph_pb2, node_def_pb2
@@ -51,19 +51,6 @@ class Names:
 
 
 ARG_NAME = re.compile(r"[a-z][a-z0-9_]*\Z")
-
-
-def iter_library(graph: Graph) -> Iterator[tuple[str, Graph]]:
-    """Every function reachable from ``graph.functions`` once, in library order."""
-    seen: set[str] = set()
-    pending = list(graph.functions.items())
-    while pending:
-        name, body = pending.pop(0)
-        if name in seen:
-            continue
-        seen.add(name)
-        yield name, body
-        pending.extend(body.functions.items())
 
 
 def _out_arg(node: Node, attrs: dict[str, Any], index: int) -> tuple[str, int]:
@@ -216,7 +203,7 @@ def function_def(name: str, body: Graph, out: Optional[Any] = None,
 
 
 def add_library(graph: Graph, library: Any) -> None:
-    for name, body in iter_library(graph):
+    for name, body in graph.library():
         function_def(name, body, library.function.add())
 
 

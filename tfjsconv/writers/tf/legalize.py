@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...errors import UnsupportedError
-from ...ir.graph import Graph, Node, as_array
+from ...ir.graph import Graph, Node, const_of
 
 # op -> input positions that must be scalars (negative: counted from the end, for variadic ops).
 SCALAR_OPERANDS: dict[str, tuple[int, ...]] = {
@@ -40,7 +40,7 @@ def scalarize_operands(graph: Graph) -> int:
                 shape = tuple(producer.attrs["value"].shape) if producer.op == "Const" else ()
                 if not shape or int(np.prod(shape)) != 1:
                     continue
-                scalar = as_array(producer.attrs["value"]).reshape(())
+                scalar = const_of(value).reshape(())  # type: ignore[union-attr]  (a Const: checked above)
                 const = body.add_const(scalar, name=body.unique_name(producer.name + "/scalar"),
                                        dtype=producer.attrs["dtype"])
                 body.set_input(node, index, const.output(0))
@@ -65,7 +65,7 @@ def _undilate(graph: Graph, node: Node) -> bool:
     if producer.op != "Const":
         raise UnsupportedError(f"node {node.name}: a dilated DepthwiseConv2dNative needs a constant filter "
                                "to run on TensorFlow's CPU kernel")
-    dilated = _dilate(as_array(producer.attrs["value"]), rate_h, rate_w)
+    dilated = _dilate(const_of(node.inputs[1]), rate_h, rate_w)  # type: ignore[arg-type]
     const = graph.add_const(dilated, name=graph.unique_name(producer.name + "/dilated"),
                             dtype=producer.attrs["dtype"])
     graph.set_input(node, 1, const.output(0))

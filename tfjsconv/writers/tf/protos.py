@@ -16,7 +16,7 @@ import numpy as np
 
 from ..._proto import attr_value_pb2, tensor_pb2, tensor_shape_pb2
 from ...errors import UnsupportedError
-from ...ir.graph import LazyArray
+from ...ir.graph import LazyArray, read_array
 from ...ir.types import DType, FuncAttr, Shape
 
 
@@ -36,7 +36,7 @@ def _as_bytes(item: Any) -> bytes:
 
 def tensor_proto(value: Any, dtype: Optional[DType] = None, out: Optional[Any] = None) -> Any:
     """A TensorProto holding ``value`` (numpy array, LazyArray or scalar) as ``dtype``."""
-    array = value.load() if isinstance(value, LazyArray) else np.asarray(value)
+    array = read_array(value)
     if dtype is None:
         dtype = DType.STRING if array.dtype.kind in "OSU" else DType.from_numpy(array.dtype)
     proto = out if out is not None else tensor_pb2.TensorProto()

@@ -118,7 +118,7 @@ def extract_tables(graph: Graph, initializer: Optional[Graph]) -> list[Table]:
     keep = [(n, k) for n, k in zip(graph.inputs, graph.input_keys) if RESOURCE_KEY_ATTR not in n.attrs]
     graph.inputs = [n for n, _ in keep]
     graph.input_keys = [k for _, k in keep]
-    for body in graph.functions.values():
+    for _, body in graph.library():
         bad = [n.name for n in body.nodes if n.op in _TABLE_OPS]
         if bad:
             raise UnsupportedError(f"lookup table created inside function {body.name}: {', '.join(bad)}")

@@ -22,6 +22,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from ...errors import UnsupportedError
+from ...ir.attrs import attr_text
 from ...ir.graph import Graph, Node, Value
 from ...ir.types import DType
 from ...readers.tf.opdefs import OpDefs
@@ -33,10 +34,6 @@ REWRITES: Registry[str, Rewrite] = Registry("TF.js-only op rewrite")
 _CONV_ATTRS = ("T", "strides", "padding", "explicit_paddings", "data_format", "dilations")
 _DEPTHWISE_ATTRS = ("T", "strides", "padding", "explicit_paddings", "data_format", "dilations")
 _UNARY_ACTIVATIONS = frozenset({"Relu", "Relu6", "Elu", "Sigmoid", "Tanh", "Selu", "Softplus"})
-
-
-def _text(value: Any) -> str:
-    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
 
 def _add(graph: Graph, op: str, inputs: Sequence[Value], attrs: dict[str, Any], name: str,
@@ -84,7 +81,7 @@ def _activation(graph: Graph, node: Node, op: str, x: Value, extra: list[Value],
 def _split_fused(graph: Graph, node: Node, base_op: str, attr_names: Sequence[str]) -> Value:
     dtype = _dtype(node)
     x, w, *args = node.inputs
-    ops = [_text(o) for o in node.attrs.get("fused_ops", [])]
+    ops = [attr_text(o) for o in node.attrs.get("fused_ops", [])]
     attrs = {k: node.attrs[k] for k in attr_names if k in node.attrs}
     attrs["T"] = dtype
     out = _add(graph, base_op, [x, w], attrs, f"{node.name}/{base_op}", dtype)
@@ -134,7 +131,7 @@ def _depthwise(graph: Graph, node: Node) -> Value:
 def _conv1d(graph: Graph, node: Node) -> Value:
     """TF.js's 1-D convolution: a 2-D one over a height-1 image (what tf.nn.conv1d builds)."""
     dtype = _dtype(node)
-    if _text(node.attrs.get("data_format", b"NWC")) != "NWC":
+    if attr_text(node.attrs.get("data_format", b"NWC")) != "NWC":
         raise UnsupportedError(f"node {node.name} (Conv1D) uses data_format NCW, which TensorFlow's CPU "
                                "convolution does not run")
     stride = int(node.attrs.get("stride", 1))

@@ -20,9 +20,9 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from ....ir.graph import Graph, LazyArray, Node, Value, as_array
+from ....ir.graph import Graph, LazyArray, Node, Value, const_of
 from ....ir.types import DType, Shape
-from ....ops.kernels import NotComputable, get_kernel
+from ....ops.kernels import NotComputable, evaluate, get_kernel
 from ....ops.traits import BOOL_RESULT
 from ..problems import NodeRefusal, Problem
 from .onnx_types import as_computed
@@ -135,9 +135,7 @@ class OnnxContext:
     # ----- static facts ----------------------------------------------------------------------------
     @staticmethod
     def const_value(value: Optional[Value]) -> Optional[np.ndarray]:
-        if value is None or value.producer.op != "Const":
-            return None
-        return as_array(value.producer.attrs["value"])
+        return const_of(value)
 
     def const_ints(self, value: Optional[Value], what: str) -> list[int]:
         data = self.const_value(value)
@@ -227,14 +225,12 @@ class OnnxContext:
     ) -> Optional[list[np.ndarray]]:
         if not inputs or any(v.producer.op != "Const" for v in inputs):
             return None
-        fn = get_kernel(op)
-        if fn is None:
+        if get_kernel(op) is None:
             return None
-        arrays = [np.asarray(as_array(v.producer.attrs["value"])) for v in inputs]
+        arrays = [np.asarray(const_of(v)) for v in inputs]
         try:
-            with np.errstate(all="ignore"):
-                results = [np.asarray(r) for r in fn(arrays, attrs)]
-        except (NotComputable, ValueError, IndexError, TypeError):
+            results = list(evaluate(op, arrays, attrs))
+        except NotComputable:
             return None
         if len(results) < num_outputs or sum(r.nbytes for r in results) > _EAGER_FOLD_LIMIT:
             return None

@@ -7,6 +7,7 @@ from typing import Optional
 
 import numpy as np
 
+from ....ir.attrs import attr_text
 from ....ir.graph import Value
 from ....ir.types import DType, Shape
 from . import Handler, OnnxContext, OnnxNode, normalize_axis, onnx_op
@@ -288,7 +289,7 @@ def clip_v11(ctx: OnnxContext, node: OnnxNode) -> list[Optional[Value]]:
 def gelu(ctx: OnnxContext, node: OnnxNode) -> list[Optional[Value]]:
     x = ctx.required(node, 0)
     approximate = node.attr("approximate", b"none")
-    approximate = approximate.decode() if isinstance(approximate, bytes) else str(approximate)
+    approximate = attr_text(approximate)
     half_x = ctx.binary("Mul", x, ctx.scalar(0.5, x))
     if approximate == "tanh":
         cube = ctx.binary("Mul", ctx.binary("Mul", x, x), x)
@@ -465,7 +466,7 @@ def gemm(ctx: OnnxContext, node: OnnxNode) -> list[Optional[Value]]:
 def einsum(ctx: OnnxContext, node: OnnxNode) -> list[Optional[Value]]:
     values = [ctx.values[n] for n in node.inputs if n]
     equation = node.attr("equation", b"")
-    equation = (equation.decode() if isinstance(equation, bytes) else str(equation)).replace(" ", "")
+    equation = attr_text(equation).replace(" ", "")
     if "..." in equation:
         raise ctx.refuse("ellipsis in an Einsum equation is not supported by TF.js")
     if "->" not in equation:  # implicit output: the letters used once, in alphabetical order

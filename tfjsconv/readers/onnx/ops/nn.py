@@ -13,6 +13,7 @@ from typing import Optional
 
 import numpy as np
 
+from ....ir.attrs import attr_text
 from ....ir.graph import Value
 from ....ir.types import DType, Shape
 from . import OnnxContext, OnnxNode, onnx_op
@@ -22,8 +23,7 @@ TO_NCHW = (0, 3, 1, 2)
 
 
 def text_attr(node: OnnxNode, key: str, default: str) -> str:
-    value = node.attr(key, default)
-    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+    return attr_text(node.attr(key, default))
 
 
 def nhwc_shape(dims: Optional[Sequence[Optional[int]]]) -> Optional[Shape]:
