@@ -15,6 +15,7 @@ from typing import Callable, Optional
 
 from ..errors import OptionsError
 from ..options import ConvertOptions
+from ..registry import Registry
 
 
 @dataclass
@@ -32,7 +33,7 @@ class RouteContext:
 
 Route = Callable[[RouteContext], None]
 
-_ROUTES: dict[tuple[str, str], Route] = {}
+ROUTES: Registry[tuple[str, str], Route] = Registry("route")
 
 # Modules that register routes, imported on first lookup so that `tfjsconv --help` stays instant.
 _ROUTE_MODULES = (
@@ -47,14 +48,7 @@ _ROUTE_MODULES = (
 
 
 def register_route(input_format: str, output_format: str) -> Callable[[Route], Route]:
-    def decorate(fn: Route) -> Route:
-        key = (input_format, output_format)
-        if key in _ROUTES:
-            raise RuntimeError(f"route {key} registered twice")
-        _ROUTES[key] = fn
-        return fn
-
-    return decorate
+    return ROUTES.register((input_format, output_format))
 
 
 # The modules that register the routes from each input format.  A conversion imports only these (and
@@ -88,7 +82,7 @@ def _load_routes() -> None:
 
 def supported_pairs() -> list[tuple[str, str]]:
     _load_routes()
-    return sorted(_ROUTES)
+    return sorted(ROUTES.keys())
 
 
 def input_formats() -> list[str]:
@@ -104,11 +98,11 @@ def output_formats() -> list[str]:
 def find_route(input_format: str, output_format: Optional[str]) -> Route:
     key = (input_format, output_format or "")
     _import_routes(_MODULES_BY_INPUT.get(input_format, ()))
-    if key not in _ROUTES:
+    if key not in ROUTES:
         _load_routes()
-    route = _ROUTES.get(key)
+    route = ROUTES.get(key)
     if route is None:
-        built = ", ".join(f"{i} -> {o}" for i, o in sorted(_ROUTES))
+        built = ", ".join(f"{i} -> {o}" for i, o in sorted(ROUTES.keys()))
         raise OptionsError(f"converting {input_format} to {output_format} is not supported yet "
                            f"(supported: {built or 'none'})")
     return route

@@ -20,6 +20,7 @@ import numpy as np
 from .. import limits
 from ..errors import InputError, OptionsError, OutputError
 from ..ir.weight import Weight
+from ..registry import Registry
 from .quantize import (
     QuantizationMap,
     quantize,
@@ -96,12 +97,12 @@ def _to_utf8(name: str, data: np.ndarray, warnings: Optional[list]) -> np.ndarra
 
 
 # Keyed by numpy kind + itemsize ("f8"), or by kind alone for strings.
-_POLICIES: dict[str, _Policy] = {}
+POLICIES: Registry[str, _Policy] = Registry("weight dtype policy")
 
 
 def _register(keys: Sequence[str], manifest: str, convert: Convert) -> None:
     for key in keys:
-        _POLICIES[key] = _Policy(manifest, convert)
+        POLICIES.add(key, _Policy(manifest, convert))
 
 
 _register(("f2", "f4", "f8"), "float32", _to_float32)
@@ -113,7 +114,7 @@ _register(("O", "S", "U", "T"), "string", _to_utf8)  # T: numpy 2 StringDType
 
 
 def _policy(name: str, dtype: np.dtype) -> _Policy:
-    found = _POLICIES.get(f"{dtype.kind}{dtype.itemsize}") or _POLICIES.get(dtype.kind)
+    found = POLICIES.get(f"{dtype.kind}{dtype.itemsize}") or POLICIES.get(dtype.kind)
     if found is None:
         raise InputError(f"weight {name} has dtype {dtype}, which TF.js weights cannot hold "
                          "(float32, int32, bool, string and complex64 are supported)")

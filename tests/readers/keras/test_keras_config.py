@@ -11,13 +11,8 @@ from typing import Any
 import pytest
 
 from tfjsconv.errors import UnsupportedError, UnsupportedLayersError
-from tfjsconv.readers.keras.config import (
-    TranslatedConfig,
-    tfjs_catalog,
-    to_camel_case,
-    translate_class_names,
-    translate_model_config,
-)
+from tfjsconv.readers.keras.config import TranslatedConfig, translate_class_names, translate_model_config
+from tfjsconv.readers.keras.layer_fixes import tfjs_catalog, to_camel_case
 from tfjsconv.writers.layers_model import keras2_weight_name, keras3_weight_name, stacked_cells_to_tfjs
 
 DATA = Path(__file__).parents[1] / "data"

@@ -11,15 +11,13 @@ executed: a ``Lambda`` layer is refused, not unmarshalled.
 from __future__ import annotations
 
 import copy
-import json
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
-from importlib import resources
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 from ...errors import InputError, UnsupportedError, UnsupportedLayersError
+from .layer_fixes import Findings, JsonDict, fix_layer, tfjs_catalog
 from .rewrites import (
     WeightPlan,
     drop_automatic_masks,
@@ -29,8 +27,6 @@ from .rewrites import (
 )
 from .shapes import infer_input_shapes
 
-JsonDict = dict[str, Any]
-
 MODEL_CLASSES = frozenset({"Sequential", "Functional", "Model"})
 
 # Keys Keras 3 (and recent tf-keras) add to serialized objects; tfjs-layers has no use for them.
@@ -39,32 +35,12 @@ _DROPPED_KEYS = frozenset({"module", "registered_name", "build_config", "compile
 # The official converter's renames for classes tf.keras 2 serialized under internal names.
 _CLASS_RENAMES = {"BatchNormalizationV1": "BatchNormalization", "UnifiedGRU": "GRU", "UnifiedLSTM": "LSTM"}
 
-_INITIALIZER_RENAMES = {"OrthogonalInitializer": "Orthogonal", "IdentityInitializer": "Identity"}
-
-# Keras activation names that differ from their tfjs-layers registration.
-_ACTIVATION_RENAMES = {"silu": "swish"}
-
 # Layer config keys that hold further layer configs (wrappers, RNN cells).
 _SUBLAYER_KEYS = ("layer", "backward_layer", "cell", "cells")
 
 _LAMBDA_REASON = ("Lambda layers hold marshalled Python bytecode, which tfjsconv never runs and TF.js "
                   "cannot run; rewrite the Lambda as a built-in layer (or a custom layer registered in "
                   "TF.js) before converting")
-
-
-@lru_cache(maxsize=1)
-def tfjs_catalog() -> dict[str, frozenset[str]]:
-    """Class names tfjs-layers 4.22 registers (regenerate: node scripts/gen_tfjs_layers_catalog.mjs)."""
-    text = resources.files("tfjsconv.readers.keras").joinpath("tfjs_layers_catalog.json").read_text("utf-8")
-    raw = json.loads(text)
-    return {key: frozenset(value) for key, value in raw.items() if isinstance(value, list)}
-
-
-def to_camel_case(identifier: str) -> str:
-    """tfjs-layers' ``toCamelCase``: how it rewrites every snake_case string value it loads."""
-    if len(identifier) <= 1 or "_" not in identifier:
-        return identifier
-    return re.sub(r"_+(\w|$)", lambda m: m.group(1).upper(), identifier)
 
 
 def translate_class_names(obj: Any) -> Any:
@@ -75,27 +51,6 @@ def translate_class_names(obj: Any) -> Any:
     if isinstance(obj, list):
         return [translate_class_names(item) for item in obj]
     return obj
-
-
-@dataclass
-class _Findings:
-    """Problems and notes collected over the whole config, reported together."""
-
-    keras3: bool
-    unknown: dict[str, list[str]] = field(default_factory=dict)  # class -> layer names
-    unsupported: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    layer_classes: dict[str, str] = field(default_factory=dict)  # layer name -> class, all depths
-    # layer name -> input shape (batch axis first), when recorded or inferred
-    input_shapes: dict[str, tuple[Optional[int], ...]] = field(default_factory=dict)
-
-    def input_rank(self, name: str) -> Optional[int]:
-        shape = self.input_shapes.get(name)
-        return None if shape is None else len(shape)
-    weight_plans: dict[str, WeightPlan] = field(default_factory=dict)  # rewritten layers' weight edits
-
-    def refuse(self, layer: str, cls: str, why: str) -> None:
-        self.unsupported.append(f"layer {layer!r} ({cls}): {why}")
 
 
 @dataclass(frozen=True)
@@ -134,13 +89,6 @@ def _clean(obj: Any) -> Any:
     if isinstance(obj, list):
         return [_clean(item) for item in obj]
     return obj
-
-
-def _rename_key(config: JsonDict, old: str, new: str) -> None:
-    """Renames a key in place, keeping its position (model.json stays readable next to the source)."""
-    items = [(new if key == old else key, value) for key, value in config.items()]
-    config.clear()
-    config.update(items)
 
 
 def _known_input_shape(entry: JsonDict) -> Optional[list[int]]:
@@ -245,263 +193,6 @@ def _resolve_reshapes(obj: Any, warnings: list[str], shapes: dict[str, tuple[Opt
 
 
 # ---------------------------------------------------------------------------------------------
-# Per-class fixes, registered by class name.  Each gets the layer's name, class and config dict
-# (already cleaned)
-# and may edit it in place or record why TF.js cannot load or run it.
-
-_LayerFix = Callable[[str, str, JsonDict, _Findings], None]
-_FIXES: dict[str, list[_LayerFix]] = {}
-
-
-def _fix(*classes: str) -> Callable[[_LayerFix], _LayerFix]:
-    def register(fn: _LayerFix) -> _LayerFix:
-        for cls in classes:
-            _FIXES.setdefault(cls, []).append(fn)
-        return fn
-
-    return register
-
-
-@_fix("InputLayer")
-def _input_layer(name: str, cls: str, config: JsonDict, found: _Findings) -> None:
-    if "batch_shape" in config:  # Keras 3 spelling
-        _rename_key(config, "batch_shape", "batch_input_shape")
-    for flag in ("sparse", "ragged"):
-        if config.get(flag):
-            found.refuse(name, "InputLayer", f"{flag} inputs are not supported by TF.js")
-    config.pop("ragged", None)
-    config.pop("optional", None)
-
-
-@_fix("LeakyReLU")
-def _leaky_relu(name: str, cls: str, config: JsonDict, found: _Findings) -> None:
-    if "negative_slope" in config:  # Keras 3 renamed `alpha`; TF.js would silently use its default
-        _rename_key(config, "negative_slope", "alpha")
-
-
-@_fix("ReLU")
-def _relu(name: str, cls: str, config: JsonDict, found: _Findings) -> None:
-    for arg in ("negative_slope", "threshold"):  # TF.js ReLU has max_value only
-        if config.pop(arg, 0) not in (0, 0.0, None):
-            found.refuse(name, "ReLU", f"non-zero {arg} is not supported by TF.js")
-
-
-@_fix("ELU")
-def _elu(name: str, cls: str, config: JsonDict, found: _Findings) -> None:
-    if config.get("alpha", 1.0) not in (1, 1.0, None):
-        found.refuse(name, "ELU", f"alpha={config['alpha']} is not supported by TF.js (only 1.0)")
-
-
-@_fix("SeparableConv2D", "SeparableConv1D")
-def _separable(name: str, cls: str, config: JsonDict, found: _Findings) -> None:
-    # tf-keras 2.x serializes the base Conv's kernel_* fields too; TF.js's SeparableConv
-    # constructor throws if any of them is non-null.  The layer has no `kernel` weight.
-    for key in ("kernel_initializer", "kernel_regularizer", "kernel_constraint"):
-        config.pop(key, None)
-
-
-@_fix("Conv1D", "Conv2D", "Conv3D", "Conv2DTranspose", "Conv3DTranspose", "SeparableConv2D",
-      "DepthwiseConv2D")
-def _conv(name: str, cls: str, config: JsonDict, found: _Findings) -> None:
-    if config.get("groups", 1) not in (1, None):
-        found.refuse(name, cls, "grouped convolution (groups > 1) is not supported by TF.js")
-    config.pop("groups", None)
-    if config.get("padding") == "causal":
-        found.refuse(name, cls, "padding='causal' is not supported by TF.js")
-    if config.get("output_padding") is not None:
-        found.refuse(name, cls, "output_padding is not supported by TF.js")
-    config.pop("output_padding", None)
-
-
-@_fix("GRU", "GRUCell")
-def _gru(name: str, cls: str, config: JsonDict, found: _Findings) -> None:
-    if config.get("reset_after"):
-        found.refuse(name, "GRU", "reset_after=True (the Keras default) is not supported by TF.js; "
-                                  "build the GRU with reset_after=False")
-
-
-@_fix("BatchNormalization")
-def _batch_norm(name: str, cls: str, config: JsonDict, found: _Findings) -> None:
-    if config.get("renorm"):  # extra renorm variables TF.js has no slot for
-        found.refuse(name, cls, "renorm=True is not supported by TF.js")
-
-
-def _single_axis(config: JsonDict) -> Optional[int]:
-    axis = config.get("axis", -1)
-    if isinstance(axis, list) and len(axis) == 1:
-        axis = axis[0]
-    return axis if isinstance(axis, int) else None
-
-
-@_fix("BatchNormalization")
-def _batch_norm_axis(name: str, cls: str, config: JsonDict, found: _Findings) -> None:
-    # TF.js 4.22's batchNorm kernels index the statistics as if they ran along the last axis, so any
-    # other axis loads fine and computes wrong values (observed); ranks above 4 throw at predict.
-    rank = found.input_rank(name)
-    axis = _single_axis(config)
-    if rank is None or axis is None:
-        return
-    if rank > 4:
-        found.refuse(name, cls, f"inputs of rank {rank} are not supported by TF.js 4.22 (at most 4)")
-    elif axis % rank != rank - 1:
-        found.refuse(name, cls, f"axis={axis} is not the last axis of its rank-{rank} input; TF.js 4.22 "
-                                "computes wrong values for that")
-
-
-@_fix("Softmax")
-def _softmax_axis(name: str, cls: str, config: JsonDict, found: _Findings) -> None:
-    rank = found.input_rank(name)
-    axis = _single_axis(config)
-    if axis is None and config.get("axis") is not None:
-        found.refuse(name, cls, f"axis={config['axis']} (several axes) is not supported by TF.js 4.22")
-    elif axis is not None and axis != -1 and (rank is None or axis % rank != rank - 1):
-        # TF.js only computes softmax along the last axis and throws at predict time otherwise.
-        where = f" of its rank-{rank} input" if rank else ""
-        found.refuse(name, cls, f"axis={axis} is not the last axis{where}; TF.js 4.22 only supports "
-                                "softmax along the last axis")
-
-
-@_fix("LayerNormalization")
-def _layer_norm(name: str, cls: str, config: JsonDict, found: _Findings) -> None:
-    if config.get("rms_scaling"):  # Keras 3 option; TF.js would silently compute plain LayerNorm
-        found.refuse(name, cls, "rms_scaling=True is not supported by TF.js")
-
-
-@_fix("GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalMaxPooling1D", "GlobalMaxPooling2D")
-def _global_pooling(name: str, cls: str, config: JsonDict, found: _Findings) -> None:
-    if config.get("keepdims"):  # TF.js always drops the pooled axes: the output shape would differ
-        found.refuse(name, cls, "keepdims=True is not supported by TF.js")
-    config.pop("keepdims", None)
-
-
-# Registered by tfjs-layers 4.22 but unusable in a loaded model (observed with real Keras 3 files).
-_BROKEN_IN_TFJS = {
-    "Resizing": "TF.js 4.22's Resizing fails at predict time (its call gets the input as a list) and "
-                "would resize with align_corners=True",
-    "CenterCrop": "TF.js 4.22's CenterCrop reports its output shape as the model's input shape, so "
-                  "predict rejects real inputs",
-    "CategoryEncoding": "TF.js 4.22's CategoryEncoding reports its output shape as the model's input "
-                        "shape, so predict rejects real inputs",
-}
-
-
-@_fix(*_BROKEN_IN_TFJS)
-def _broken(name: str, cls: str, config: JsonDict, found: _Findings) -> None:
-    found.refuse(name, cls, _BROKEN_IN_TFJS[cls])
-
-
-@_fix("UpSampling2D")
-def _upsampling(name: str, cls: str, config: JsonDict, found: _Findings) -> None:
-    interpolation = config.get("interpolation", "nearest")
-    if interpolation == "bilinear":
-        # TF.js 4.22 resizes without half-pixel centers; Keras uses them: outputs differ (observed).
-        found.refuse(name, cls, "interpolation='bilinear' computes different values in TF.js 4.22 "
-                                "(no half-pixel centers); use 'nearest'")
-    elif interpolation != "nearest":
-        found.refuse(name, cls, f"interpolation={interpolation!r} is not supported by TF.js")
-
-
-@_fix("Bidirectional")
-def _bidirectional(name: str, cls: str, config: JsonDict, found: _Findings) -> None:
-    # TF.js derives the backward layer from `layer` and prefixes both with forward_/backward_
-    # itself; Keras 3 stores the already-prefixed name, which would give `forward_forward_lstm`
-    # (tf-keras stores the plain name, which may legitimately start with forward_).
-    inner = config.get("layer")
-    if found.keras3 and isinstance(inner, dict) and isinstance(inner.get("config"), dict):
-        inner_name = inner["config"].get("name")
-        if isinstance(inner_name, str) and inner_name.startswith("forward_"):
-            inner["config"]["name"] = inner_name[len("forward_"):]
-    config.pop("backward_layer", None)
-
-
-# ---------------------------------------------------------------------------------------------
-# Fields common to all layers.
-
-
-def _check_activation(name: str, cls: str, key: str, config: JsonDict, found: _Findings) -> None:
-    value = config.get(key)
-    if value is None:
-        return
-    if not isinstance(value, str):
-        found.refuse(name, cls, f"{key} is a custom object, which TF.js cannot load")
-        return
-    value = _ACTIVATION_RENAMES.get(value, value)
-    config[key] = value
-    if found.keras3 and value == "hard_sigmoid":
-        # Keras 3 redefined hard_sigmoid as relu6(x + 3) / 6; TF.js computes clip(0.2 x + 0.5).
-        found.refuse(name, cls, f"{key}='hard_sigmoid' means relu6(x+3)/6 in Keras 3 but "
-                                "clip(0.2x+0.5) in TF.js")
-    elif to_camel_case(value) not in tfjs_catalog()["activations"]:
-        found.refuse(name, cls, f"{key}={value!r} is not an activation TF.js has")
-
-
-def _fix_initializer(name: str, key: str, config: JsonDict, found: _Findings) -> None:
-    value = config.get(key)
-    if not isinstance(value, dict):
-        return
-    cls = _INITIALIZER_RENAMES.get(value.get("class_name"), value.get("class_name"))
-    value["class_name"] = cls
-    if cls not in tfjs_catalog()["initializers"]:
-        # Initializers only create starting values, which the saved weights replace on load.
-        del config[key]
-        found.warnings.append(f"layer {name!r}: dropped {key} {cls!r} (TF.js has no such initializer; "
-                              "it does not affect the loaded weights)")
-
-
-def _fix_regularizer(name: str, key: str, config: JsonDict, found: _Findings) -> None:
-    value = config.get(key)
-    if value is None:
-        return
-    if key == "activity_regularizer":
-        # TF.js refuses to call a layer that has one; it only matters for training losses.
-        del config[key]
-        found.warnings.append(f"layer {name!r}: dropped activity_regularizer (TF.js cannot run layers "
-                              "with one; it only affects training)")
-        return
-    cls = value.get("class_name") if isinstance(value, dict) else None
-    args = value.get("config", {}) if isinstance(value, dict) else {}
-    if cls in ("L1", "L2", "L1L2"):
-        # TF.js registers only L1L2; Keras's L1 and L2 are its special cases.
-        l1, l2 = (float(args.get(k) or 0.0) for k in ("l1", "l2"))
-        config[key] = {"class_name": "L1L2", "config": {"l1": l1, "l2": l2}}
-        return
-    del config[key]
-    found.warnings.append(f"layer {name!r}: dropped {key} {cls!r} (not in TF.js; it only affects training)")
-
-
-def _fix_constraint(name: str, key: str, config: JsonDict, found: _Findings) -> None:
-    value = config.get(key)
-    if value is None:
-        return
-    cls = value.get("class_name") if isinstance(value, dict) else None
-    if cls not in tfjs_catalog()["constraints"]:
-        del config[key]
-        found.warnings.append(f"layer {name!r}: dropped {key} {cls!r} (not in TF.js; it only affects "
-                              "training)")
-
-
-def _common_fields(name: str, cls: str, config: JsonDict, found: _Findings) -> None:
-    for key in list(config):
-        if key in ("activation", "recurrent_activation"):
-            _check_activation(name, cls, key, config, found)
-        elif key.endswith("_initializer"):
-            _fix_initializer(name, key, config, found)
-        elif key.endswith("_regularizer"):
-            _fix_regularizer(name, key, config, found)
-        elif key.endswith("_constraint"):
-            _fix_constraint(name, key, config, found)
-    if config.get("lora_rank"):
-        found.refuse(name, cls, "LoRA-adapted layers are not supported by TF.js")
-    if config.get("quantization_config") is not None:
-        found.refuse(name, cls, "quantized layers are not supported by TF.js")
-    for key in ("lora_rank", "lora_alpha", "quantization_config"):
-        config.pop(key, None)
-    dtype = config.get("dtype")
-    if isinstance(dtype, str) and "_from_" in dtype:  # Keras 3 quantized policy, e.g. int8_from_float32
-        found.refuse(name, cls, f"dtype policy {dtype!r} (quantized) is not supported by TF.js")
-
-
-# ---------------------------------------------------------------------------------------------
 # Functional wiring.
 
 
@@ -517,7 +208,7 @@ def _keras_tensors(arg: Any) -> list[tuple[str, int, int]]:
     return []
 
 
-def _convert_node(node: Any, layer: str, cls: str, shifted: frozenset[str], found: _Findings) -> Any:
+def _convert_node(node: Any, layer: str, cls: str, shifted: frozenset[str], found: Findings) -> Any:
     if isinstance(node, list):
         return node  # already [[name, node_index, tensor_index, kwargs], ...]
     kwargs = {key: value for key, value in (node.get("kwargs") or {}).items() if value is not None}
@@ -561,7 +252,7 @@ def _model_layers(config: Any) -> list[Any]:
     return layers if isinstance(layers, list) else []
 
 
-def _collect_names(entry: JsonDict, found: _Findings, models: set[str]) -> None:
+def _collect_names(entry: JsonDict, found: Findings, models: set[str]) -> None:
     cls = str(entry.get("class_name"))
     name = _layer_name(entry)
     found.layer_classes.setdefault(name, cls)
@@ -598,7 +289,7 @@ def _keepdims_to_window(entry: JsonDict, shape: Optional[tuple[Optional[int], ..
                        "data_format": config.get("data_format", "channels_last")}
 
 
-def _walk_layer(entry: JsonDict, found: _Findings, models: frozenset[str]) -> None:
+def _walk_layer(entry: JsonDict, found: Findings, models: frozenset[str]) -> None:
     cls = str(entry.get("class_name"))
     name = _layer_name(entry)
     if cls == "Normalization" and isinstance(entry.get("config"), dict):
@@ -622,9 +313,7 @@ def _walk_layer(entry: JsonDict, found: _Findings, models: frozenset[str]) -> No
         return
     if not isinstance(config, dict):
         return
-    _common_fields(name, cls, config, found)
-    for fix in _FIXES.get(cls, ()):
-        fix(name, cls, config, found)
+    fix_layer(name, cls, config, found)
     for key in _SUBLAYER_KEYS:
         sub = config.get(key)
         for item in sub if isinstance(sub, list) else [sub]:
@@ -632,7 +321,7 @@ def _walk_layer(entry: JsonDict, found: _Findings, models: frozenset[str]) -> No
                 _walk_layer(item, found, models)
 
 
-def _walk_model(config: Any, found: _Findings, models: frozenset[str]) -> None:
+def _walk_model(config: Any, found: Findings, models: frozenset[str]) -> None:
     layers = [layer for layer in _model_layers(config) if isinstance(layer, dict)]
     # Node indices of nested models: Keras 2 and TF.js count the nested model's own internal node,
     # so its first call is node 1.  Keras 3 does not in `inbound_nodes` (first call = 0, for nested
@@ -658,7 +347,7 @@ def _walk_model(config: Any, found: _Findings, models: frozenset[str]) -> None:
             config["output_layers"] = _endpoint_list(config["output_layers"], output_shift)
 
 
-def _refuse_ops(obj: Any, found: _Findings) -> None:
+def _refuse_ops(obj: Any, found: Findings) -> None:
     """Keras 3 records tensor operations in a functional model (``x * 2.0``, ``keras.ops.add``) as
     nodes whose class names can equal layer names (``Multiply``, ``Add``) but whose module is
     ``keras.src.ops.*``: TF.js would load them as merge layers, which they are not."""
@@ -715,7 +404,7 @@ def translate_model_config(model_config: JsonDict, path: Optional[Path] = None,
         reshape_warnings: list[str] = []
         shapes = _input_shapes(raw)
         _resolve_reshapes(raw, reshape_warnings, shapes)
-        found = _Findings(keras3=keras3, warnings=reshape_warnings, input_shapes=shapes)
+        found = Findings(keras3=keras3, warnings=reshape_warnings, input_shapes=shapes)
         drop_automatic_masks(raw)
         rewrite_subtract(raw)
         _refuse_ops(raw, found)

@@ -13,10 +13,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Callable, Optional
 
+from ...registry import Registry
+
 JsonDict = dict[str, Any]
 Shape = tuple[Optional[int], ...]
 _Rule = Callable[[JsonDict, list[Shape]], Optional[Shape]]
-_RULES: dict[str, _Rule] = {}
+RULES: Registry[str, _Rule] = Registry("Keras shape rule")
 
 _SAME_SHAPE = ("Activation", "ReLU", "LeakyReLU", "PReLU", "ELU", "Softmax", "ThresholdedReLU",
                "BatchNormalization", "LayerNormalization", "Dropout", "SpatialDropout1D", "SpatialDropout2D",
@@ -25,11 +27,7 @@ _SAME_SHAPE = ("Activation", "ReLU", "LeakyReLU", "PReLU", "ELU", "Softmax", "Th
 
 
 def _rule(*classes: str) -> Callable[[_Rule], _Rule]:
-    def register(fn: _Rule) -> _Rule:
-        for cls in classes:
-            _RULES[cls] = fn
-        return fn
-    return register
+    return RULES.register(*classes)
 
 
 def _tuple(value: Any, rank: int) -> tuple[int, ...]:
@@ -82,12 +80,12 @@ def _conv_rule(rank: int, kind: str) -> _Rule:
 
 
 for _rank in (1, 2, 3):
-    _RULES[f"Conv{_rank}D"] = _conv_rule(_rank, "conv")
-    _RULES[f"SeparableConv{_rank}D"] = _conv_rule(_rank, "conv")
-_RULES["Conv2DTranspose"] = _conv_rule(2, "transpose")
-_RULES["Conv3DTranspose"] = _conv_rule(3, "transpose")
-_RULES["DepthwiseConv2D"] = _conv_rule(2, "depthwise")
-_RULES["DepthwiseConv1D"] = _conv_rule(1, "depthwise")
+    RULES.add(f"Conv{_rank}D", _conv_rule(_rank, "conv"))
+    RULES.add(f"SeparableConv{_rank}D", _conv_rule(_rank, "conv"))
+RULES.add("Conv2DTranspose", _conv_rule(2, "transpose"))
+RULES.add("Conv3DTranspose", _conv_rule(3, "transpose"))
+RULES.add("DepthwiseConv2D", _conv_rule(2, "depthwise"))
+RULES.add("DepthwiseConv1D", _conv_rule(1, "depthwise"))
 
 
 def _pool_rule(rank: int) -> _Rule:
@@ -118,8 +116,8 @@ def _global_rule(rank: int) -> _Rule:
 
 for _rank in (1, 2, 3):
     for _kind in ("Max", "Average"):
-        _RULES[f"{_kind}Pooling{_rank}D"] = _pool_rule(_rank)
-        _RULES[f"Global{_kind}Pooling{_rank}D"] = _global_rule(_rank)
+        RULES.add(f"{_kind}Pooling{_rank}D", _pool_rule(_rank))
+        RULES.add(f"Global{_kind}Pooling{_rank}D", _global_rule(_rank))
 
 
 def _pairs(value: Any, rank: int) -> list[tuple[int, int]]:
@@ -155,9 +153,9 @@ def _upsample_rule(rank: int) -> _Rule:
 
 
 for _rank in (1, 2, 3):
-    _RULES[f"ZeroPadding{_rank}D"] = _resize_rule(_rank, "padding", 1)
-    _RULES[f"Cropping{_rank}D"] = _resize_rule(_rank, "cropping", -1)
-    _RULES[f"UpSampling{_rank}D"] = _upsample_rule(_rank)
+    RULES.add(f"ZeroPadding{_rank}D", _resize_rule(_rank, "padding", 1))
+    RULES.add(f"Cropping{_rank}D", _resize_rule(_rank, "cropping", -1))
+    RULES.add(f"UpSampling{_rank}D", _upsample_rule(_rank))
 
 
 @_rule(*_SAME_SHAPE)
@@ -272,7 +270,7 @@ def infer_input_shapes(model_config: JsonDict) -> dict[str, list[Shape]]:
         result: Optional[Shape] = None
         if known and len(shapes) == len(known):
             inputs_of[name] = shapes
-            rule = _RULES.get(cls)
+            rule = RULES.get(cls)
             try:
                 result = rule(layer_config, shapes) if rule is not None else None
             except (KeyError, TypeError, ValueError, IndexError):

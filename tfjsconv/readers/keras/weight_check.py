@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from ...errors import InputError
+from ...registry import Registry
 from .config import MODEL_CLASSES
 
 JsonDict = dict[str, Any]
@@ -31,15 +32,11 @@ class Expect:
 
 
 _Rule = Callable[[JsonDict], list[Expect]]
-_RULES: dict[str, _Rule] = {}
+RULES: Registry[str, _Rule] = Registry("Keras weight-shape rule")
 
 
 def _rule(*classes: str) -> Callable[[_Rule], _Rule]:
-    def register(fn: _Rule) -> _Rule:
-        for cls in classes:
-            _RULES[cls] = fn
-        return fn
-    return register
+    return RULES.register(*classes)
 
 
 def _ints(value: Any, rank: int) -> tuple[int, ...]:
@@ -68,9 +65,9 @@ def _conv(rank: int, transpose: bool) -> _Rule:
 
 
 for _rank in (1, 2, 3):
-    _RULES[f"Conv{_rank}D"] = _conv(_rank, False)
+    RULES.add(f"Conv{_rank}D", _conv(_rank, False))
 for _rank in (2, 3):
-    _RULES[f"Conv{_rank}DTranspose"] = _conv(_rank, True)
+    RULES.add(f"Conv{_rank}DTranspose", _conv(_rank, True))
 
 
 @_rule("DepthwiseConv2D")
@@ -90,8 +87,8 @@ def _separable(rank: int) -> _Rule:
     return rule
 
 
-_RULES["SeparableConv1D"] = _separable(1)
-_RULES["SeparableConv2D"] = _separable(2)
+RULES.add("SeparableConv1D", _separable(1))
+RULES.add("SeparableConv2D", _separable(2))
 
 
 @_rule("Embedding")
@@ -107,9 +104,9 @@ def _recurrent(gates: int) -> _Rule:
     return rule
 
 
-_RULES["SimpleRNN"] = _recurrent(1)
-_RULES["LSTM"] = _recurrent(4)
-_RULES["GRU"] = _recurrent(3)  # reset_after=True (two bias rows) is refused before this runs
+RULES.add("SimpleRNN", _recurrent(1))
+RULES.add("LSTM", _recurrent(4))
+RULES.add("GRU", _recurrent(3))  # reset_after=True (two bias rows) is refused before this runs
 
 
 @_rule("BatchNormalization")
@@ -183,7 +180,7 @@ def check_weight_shapes(model_config: Mapping[str, Any], weights: Iterable[tuple
             stored.setdefault(owner, {})[parts[-1]] = tuple(int(d) for d in shape)
     problems: list[str] = []
     for layer, (cls, config) in configs.items():
-        rule = _RULES.get(cls)
+        rule = RULES.get(cls)
         if rule is None:
             continue
         try:

@@ -24,22 +24,26 @@ from ....ir.graph import Graph, LazyArray, Node, Value, const_of
 from ....ir.types import DType, Shape
 from ....ops.kernels import NotComputable, evaluate, get_kernel
 from ....ops.traits import BOOL_RESULT
+from ....registry import Registry
 from ..problems import NodeRefusal, Problem
 from .onnx_types import as_computed
 
 Handler = Callable[["OnnxContext", "OnnxNode"], Sequence[Optional[Value]]]
 
-_HANDLERS: dict[str, list[tuple[int, Handler]]] = {}
+# Keyed by (op type, since version); the since-version lookup below reads the same entries.
+HANDLERS: Registry[tuple[str, int], Handler] = Registry("ONNX handler")
+_VERSIONS: dict[str, list[tuple[int, Handler]]] = {}  # op type -> (since, handler), ascending
 _FAMILIES = ("math", "nn", "norm", "resize", "tensor", "shape", "reduce")
 _EAGER_FOLD_LIMIT = 4 * 1024 * 1024  # bytes; bigger results stay ops (fold_constants decides later)
 
 
 def onnx_op(*op_types: str, since: int = 1) -> Callable[[Handler], Handler]:
+    """Decorator: registers a handler for each op type, valid from opset ``since`` on."""
+
     def register(fn: Handler) -> Handler:
         for op_type in op_types:
-            versions = _HANDLERS.setdefault(op_type, [])
-            if any(v == since for v, _ in versions):
-                raise RuntimeError(f"ONNX handler {op_type} since {since} registered twice")
+            HANDLERS.add((op_type, since), fn)
+            versions = _VERSIONS.setdefault(op_type, [])
             versions.append((since, fn))
             versions.sort(key=lambda item: item[0])
         return fn
@@ -55,7 +59,7 @@ def _load_families() -> None:
 def lookup(op_type: str, opset: int) -> Optional[Handler]:
     _load_families()
     best: Optional[Handler] = None
-    for since, fn in _HANDLERS.get(op_type, []):
+    for since, fn in _VERSIONS.get(op_type, []):
         if since <= opset:
             best = fn
     return best
@@ -63,7 +67,7 @@ def lookup(op_type: str, opset: int) -> Optional[Handler]:
 
 def supported_op_types() -> list[str]:
     _load_families()
-    return sorted(_HANDLERS)
+    return sorted(_VERSIONS)
 
 
 @dataclass
