@@ -14,7 +14,7 @@ from typing import Any, Callable, Optional, Union
 
 import numpy as np
 
-from ..ir.graph import ArrayLike, Graph, LazyArray, Value, as_array
+from ..ir.graph import ArrayLike, Graph, LazyArray, Value, as_array, read_array
 from ..ir.types import DType, Shape
 from .shape_rules import Dims, infer
 
@@ -106,7 +106,7 @@ class Builder:
             self._keep.extend(sources)
             example = fn(*[np.zeros(tuple(s.shape), s.dtype) for s in sources])
             data = LazyArray(example.dtype, example.shape,
-                             lambda: np.ascontiguousarray(fn(*[np.asarray(_load(s)) for s in sources])))
+                             lambda: np.ascontiguousarray(fn(*[read_array(s) for s in sources])))
             self._derived[key] = self.graph.add_const(data, name=self.graph.unique_name(name)).outputs[0]
         return self._derived[key]
 
@@ -182,10 +182,6 @@ class Builder:
     def slice(self, x: Value, begin: Sequence[int], size: Sequence[int], name: str = "Slice") -> Value:
         return self.op("Slice", [x, self.ints(begin, f"{name}/begin"), self.ints(size, f"{name}/size")],
                        {"Index": DType.INT32}, name=name)
-
-
-def _load(array: ArrayLike) -> np.ndarray:
-    return array.load() if isinstance(array, LazyArray) else np.asarray(array)
 
 
 def _const_value(value: Value) -> Optional[np.ndarray]:

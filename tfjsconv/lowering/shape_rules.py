@@ -12,6 +12,7 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
+from ..ir.attrs import attr_text
 from ..registry import Registry
 
 Dims = Optional[tuple[Optional[int], ...]]
@@ -19,10 +20,6 @@ Rule = Callable[[list[Dims], dict[str, Any], list[Optional[np.ndarray]]], list[D
 
 SHAPE_RULES: Registry[str, Rule] = Registry("shape rule")
 shape_rule = SHAPE_RULES.register
-
-
-def _text(value: Any) -> str:
-    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
 
 def broadcast(*shapes: Dims) -> Dims:
@@ -235,7 +232,7 @@ def _conv(shapes: list[Dims], attrs: dict[str, Any], consts: list[Optional[np.nd
     rank = len(x) - 2
     ones = [1] * (rank + 2)
     spatial = _spatial(x, w[:rank], attrs.get("strides") or ones, attrs.get("dilations") or ones,  # type: ignore
-                       _text(attrs.get("padding", "VALID")), attrs.get("explicit_paddings") or [])
+                       attr_text(attrs.get("padding", "VALID")), attrs.get("explicit_paddings") or [])
     channels = w[-1]
     if attrs.get("_depthwise"):
         channels = None if w[-1] is None or w[-2] is None else w[-1] * w[-2]
@@ -250,7 +247,7 @@ def _pool(shapes: list[Dims], attrs: dict[str, Any], consts: list[Optional[np.nd
     ksize = attrs["ksize"]
     rank = len(x) - 2
     spatial = _spatial(x, ksize[1:1 + rank], attrs["strides"], [1] * (rank + 2),
-                       _text(attrs.get("padding", "VALID")), [])
+                       attr_text(attrs.get("padding", "VALID")), [])
     return [(x[0], *spatial, x[-1])]
 
 

@@ -31,7 +31,7 @@ from ...ir.attrs import RESOURCE_KEY_ATTR
 from ...ir.graph import Graph, Node, Value
 from ...ir.types import DType, FuncAttr, Shape
 from ...readers.tf.bundle import OBJECT_GRAPH_KEY
-from .graphdef import Names, graph_def, iter_library, value_dtype
+from .graphdef import Names, graph_def, value_dtype
 from .object_graph import ObjectGraph
 from .op_table import op_spec
 from .protos import shape_proto
@@ -265,15 +265,11 @@ class _Builder:
 
     def meta_info(self, meta: Any, tags: Sequence[str]) -> None:
         meta.meta_info_def.tags.extend(tags)
-        ops = sorted({n.op for g in [self.top, *iter_bodies(self.top)] for n in g.nodes})
+        ops = sorted({n.op for g in self.top.all_graphs() for n in g.nodes})
         for op in ops:
             spec = op_spec(op)
             if spec is not None:
                 meta.meta_info_def.stripped_op_list.op.add().CopyFrom(spec.proto)
-
-
-def iter_bodies(graph: Graph) -> list[Graph]:
-    return [body for _, body in iter_library(graph)]
 
 
 def build_saved_model(graph: Graph, tables: list[Table], lifted: list[tuple[Node, Variable]],
