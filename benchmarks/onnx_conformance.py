@@ -179,7 +179,11 @@ def main(argv: Optional[list[str]] = None) -> int:
     main_counts, reduced_counts = _counts(results)
     print("float32/int:", dict(main_counts))
     print("reduced    :", dict(reduced_counts))
-    if not args.only:
+    if args.only:  # a narrowed run while developing: show why cases were refused
+        reasons = Counter(reason for r in results if r["status"] == "refused" for reason in r.get("reasons", []))
+        for reason, count in reasons.most_common():
+            print(f"  {count:4d}  {reason}")
+    else:
         command = "python benchmarks/onnx_conformance.py"
         if args.backend != "cpu":
             command += f" --backend {args.backend}"

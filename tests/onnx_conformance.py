@@ -334,7 +334,7 @@ def run_case(case: Case, runner: Any, work: Path, backend: str = "cpu") -> Resul
                 result.status = "runtime_error"
                 result.detail = _first_js_error(str(exc))
                 return result
-            except ValueError as exc:  # TF.js answered with data that does not fit its own shape
+            except (ValueError, TypeError) as exc:  # TF.js answered with data that does not fit its shape
                 result.status = "runtime_error"
                 result.detail = f"malformed TF.js output: {exc}"
                 return result

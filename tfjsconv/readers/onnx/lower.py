@@ -66,8 +66,8 @@ def record_types(ctx: OnnxContext, infos: Iterable[Any]) -> None:
             ctx.inferred_types[info.name] = int(info.type.tensor_type.elem_type)
 
 
-def _stand_in(ctx: OnnxContext, node: OnnxNode, index: int) -> Value:
-    name = node.outputs[index]
+def stand_in(ctx: OnnxContext, name: str) -> Value:
+    """A placeholder value for ``name``, produced by something that could not be converted."""
     elem = ctx.inferred_types.get(name)
     try:
         dtype = compute_dtype(elem) if elem else None
@@ -81,9 +81,9 @@ def _stand_in(ctx: OnnxContext, node: OnnxNode, index: int) -> Value:
 
 
 def _poison_outputs(ctx: OnnxContext, node: OnnxNode) -> None:
-    for i, name in enumerate(node.outputs):
+    for name in node.outputs:
         if name:
-            ctx.values[name] = _stand_in(ctx, node, i)
+            ctx.values[name] = stand_in(ctx, name)
 
 
 def _inputs_poisoned(ctx: OnnxContext, node: OnnxNode) -> bool:
@@ -143,4 +143,6 @@ def lower_nodes(ctx: OnnxContext, nodes: Iterable[OnnxNode], path: Path) -> None
             ctx.values[name] = value
 
 
-__all__ = ["UNCONVERTED", "lower_nodes", "node_attrs", "onnx_nodes", "record_types", "tensor_dims"]
+__all__ = [
+    "UNCONVERTED", "lower_nodes", "node_attrs", "onnx_nodes", "record_types", "stand_in", "tensor_dims",
+]

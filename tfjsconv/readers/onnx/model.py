@@ -21,11 +21,12 @@ from ...errors import InputError, UnsupportedError
 from ...ir.graph import Graph, LazyArray, Value
 from ...ir.types import Shape
 from ...limits import check_graph_nodes
-from .lower import lower_nodes, onnx_nodes, record_types, tensor_dims
+from .expand import expand_nodes, has_function, inline_local_functions, name_nodes
+from .lower import lower_nodes, onnx_nodes, record_types, stand_in, tensor_dims
 from .names import tf_name
 from .ops import OnnxContext
 from .ops.onnx_types import as_computed, compute_dtype, is_reduced_numpy, onnx_dtype
-from .problems import UnsupportedNodesError
+from .problems import Problem, UnsupportedNodesError
 
 INSTALL_HINT = 'reading ONNX models needs the onnx package: pip install "tfjsconv[onnx]"'
 _DEFAULT_DOMAINS = ("", "ai.onnx")
@@ -126,28 +127,38 @@ def _computed_initializer(data: Any, reduced: set[str]) -> Any:
     return as_computed(data, reduced)
 
 
+_EXPANSION_ROUNDS = 6  # function bodies may hold function ops themselves
+
+
 def load_onnx_graph(path: Path, warnings: Optional[list[str]] = None) -> Graph:
-    """The model at ``path`` as an IR graph; ``warnings`` receives notes on lossy conversions."""
+    """The model at ``path`` as an IR graph; ``warnings`` receives notes on lossy conversions.
+
+    Nodes that cannot be lowered but whose op is an ONNX function are replaced by the function's
+    body (``expand.py``) and the model is lowered again."""
     path = Path(path)
     model = load_model_proto(path)
     check_graph_nodes(len(model.graph.node), "the ONNX graph", path)
     opset = _opset(model)
-    graph = Graph(name=tf_name(model.graph.name or "onnx_graph"))
-    ctx = OnnxContext(graph, opset)
-    inferred = _inferred(model).graph
-    record_types(ctx, list(inferred.value_info) + list(inferred.output) + list(inferred.input))
-    base = path.parent
-    initializers = {t.name for t in model.graph.initializer}
-    for tensor in model.graph.initializer:
-        data = _computed_initializer(_initializer(tensor, base, path), ctx.reduced)
-        dtype = compute_dtype(tensor.data_type) if tensor.data_type else None
-        const = graph.add_const(data, name=graph.unique_name(tf_name(tensor.name, "w")), dtype=dtype)
-        ctx.values[tensor.name] = const.outputs[0]
-    for info in model.graph.input:
-        if info.name in initializers:  # IR < 4 lists initializers among the inputs
-            continue
-        ctx.values[info.name] = _placeholder(graph, info, path, ctx)
-    lower_nodes(ctx, onnx_nodes(model.graph), path)
+    model = inline_local_functions(model)
+    name_nodes(model.graph)
+    tried: set[str] = set()
+    for _ in range(_EXPANSION_ROUNDS):
+        inferred = _inferred(model).graph
+        graph, ctx = _lower_model(model, inferred, opset, path)
+        if not ctx.problems:
+            break
+        by_name = {n.name: n for n in model.graph.node}
+        wanted = {p.node for p in ctx.problems if p.node in by_name and p.node not in tried
+                  and has_function(by_name[p.node], opset)}
+        if not wanted:
+            break
+        infos = list(inferred.value_info) + list(inferred.input) + list(inferred.output)
+        types = {i.name: i.type for i in infos}
+        model, done = expand_nodes(model, wanted, opset, types)
+        tried |= wanted
+        if not done:
+            break
+        name_nodes(model.graph)
     if ctx.problems:
         raise UnsupportedNodesError(ctx.problems, path, opset)
     for info in model.graph.output:
@@ -164,15 +175,36 @@ def load_onnx_graph(path: Path, warnings: Optional[list[str]] = None) -> Graph:
     return graph
 
 
+def _lower_model(model: Any, inferred: Any, opset: int, path: Path) -> tuple[Graph, OnnxContext]:
+    graph = Graph(name=tf_name(model.graph.name or "onnx_graph"))
+    ctx = OnnxContext(graph, opset)
+    record_types(ctx, list(inferred.value_info) + list(inferred.output) + list(inferred.input))
+    base = path.parent
+    initializers = {t.name for t in model.graph.initializer}
+    for tensor in model.graph.initializer:
+        data = _computed_initializer(_initializer(tensor, base, path), ctx.reduced)
+        dtype = compute_dtype(tensor.data_type) if tensor.data_type else None
+        const = graph.add_const(data, name=graph.unique_name(tf_name(tensor.name, "w")), dtype=dtype)
+        ctx.values[tensor.name] = const.outputs[0]
+    for info in model.graph.input:
+        if info.name in initializers:  # IR < 4 lists initializers among the inputs
+            continue
+        try:
+            ctx.values[info.name] = _placeholder(graph, info, path, ctx)
+        except UnsupportedError as exc:  # reported with the nodes that cannot be converted
+            ctx.problems.append(Problem("graph input", info.name, exc.message))
+            ctx.values[info.name] = stand_in(ctx, info.name)
+    lower_nodes(ctx, onnx_nodes(model.graph), path)
+    return graph, ctx
+
+
 def _placeholder(graph: Graph, info: Any, path: Path, ctx: OnnxContext) -> Value:
     if not info.type.HasField("tensor_type"):
         raise UnsupportedError(
             f"graph input {info.name!r} is not a tensor (sequences and maps are not supported)", path
         )
-    try:
-        dtype = compute_dtype(info.type.tensor_type.elem_type, ctx)
-    except UnsupportedError as exc:
-        raise UnsupportedError(f"graph input {info.name!r}: {exc.message}", path) from None
+    onnx_dtype(info.type.tensor_type.elem_type)  # refuses the float8 / 4-bit / 2-bit families
+    dtype = compute_dtype(info.type.tensor_type.elem_type, ctx)
     dims = tensor_dims(info.type)
     shape = Shape.of(dims)
     node = graph.add_node(

@@ -33,7 +33,9 @@ Handler = Callable[["OnnxContext", "OnnxNode"], Sequence[Optional[Value]]]
 # Keyed by (op type, since version); the since-version lookup below reads the same entries.
 HANDLERS: Registry[tuple[str, int], Handler] = Registry("ONNX handler")
 _VERSIONS: dict[str, list[tuple[int, Handler]]] = {}  # op type -> (since, handler), ascending
-_FAMILIES = ("math", "nn", "norm", "resize", "tensor", "shape", "reduce")
+_FAMILIES = (
+    "math", "nn", "norm", "resize", "tensor", "pad", "shape", "reduce", "indexing", "activations",
+)
 _EAGER_FOLD_LIMIT = 4 * 1024 * 1024  # bytes; bigger results stay ops (fold_constants decides later)
 
 
@@ -286,6 +288,12 @@ class OnnxContext:
             dtype=v.dtype,
             shape=Shape(()) if shrink else Shape((max(end - begin, 0),)),
         )
+
+    def reshape(self, x: Value, dims: Sequence[int], suffix: str = "reshape") -> Value:
+        """``x`` reshaped to static ``dims`` (at most one -1)."""
+        shape = Shape(tuple(None if d < 0 else int(d) for d in dims))
+        return self.op("Reshape", [x, self.int_const(dims, f"{suffix}/shape")],
+                       {"T": x.dtype, "Tshape": DType.INT32}, dtype=x.dtype, shape=shape, suffix=suffix)
 
     def scalar(self, value: float, like: Value, suffix: str = "scalar") -> Value:
         dtype = like.dtype if like.dtype is not None else DType.FLOAT

@@ -269,9 +269,19 @@ def _axes(ctx: OnnxContext, node: OnnxNode, since_input: int) -> Optional[list[i
     return None if axes is None else [int(a) for a in axes]
 
 
+def _runtime_axes(ctx: OnnxContext, node: OnnxNode) -> Optional[Value]:
+    value = ctx.input(node, 1) if ctx.opset >= 13 else None
+    return value if value is not None and ctx.const_value(value) is None else None
+
+
 @onnx_op("Squeeze", since=1)
 def squeeze(ctx: OnnxContext, node: OnnxNode) -> list[Optional[Value]]:
     x = ctx.required(node, 0)
+    runtime = _runtime_axes(ctx, node)
+    if runtime is not None:
+        from .runtime_axes import squeeze_runtime
+
+        return [squeeze_runtime(ctx, node, x, runtime)]
     axes = _axes(ctx, node, 13)
     dims = ctx.dims(x)
     if axes is None:
@@ -287,6 +297,11 @@ def squeeze(ctx: OnnxContext, node: OnnxNode) -> list[Optional[Value]]:
 @onnx_op("Unsqueeze", since=1)
 def unsqueeze(ctx: OnnxContext, node: OnnxNode) -> list[Optional[Value]]:
     x = ctx.required(node, 0)
+    runtime = _runtime_axes(ctx, node)
+    if runtime is not None:
+        from .runtime_axes import unsqueeze_runtime
+
+        return [unsqueeze_runtime(ctx, node, x, runtime)]
     axes = _axes(ctx, node, 13)
     if axes is None:
         raise ctx.refuse("Unsqueeze without axes")

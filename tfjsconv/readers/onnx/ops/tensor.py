@@ -31,6 +31,17 @@ def split(ctx: OnnxContext, node: OnnxNode) -> list[Optional[Value]]:
     count = len(node.outputs)
     if ctx.opset >= 13:
         given = ctx.input(node, 1)
+        if given is not None and ctx.const_value(given) is None:  # SplitV reads sizes when it runs
+            outs = ctx.op_outputs(
+                "SplitV",
+                [x, ctx.cast(given, DType.INT32), ctx.int_const([axis], "axis")],
+                {"T": x.dtype, "num_split": count, "Tlen": DType.INT32},
+                dtype=x.dtype,
+                num_outputs=count,
+            )
+            for i, out in enumerate(outs):
+                out.shape = Shape.of(ctx.out_dims(node, i))
+            return list(outs)
         sizes = None if given is None else ctx.const_ints(given, "split")
     else:
         sizes = None if node.attr("split") is None else [int(s) for s in node.attr("split")]
@@ -75,9 +86,52 @@ def _slice_spec(ctx: OnnxContext, node: OnnxNode) -> tuple[list[int], list[int],
     return starts, ends, axes, steps
 
 
+def _runtime_slice(ctx: OnnxContext, node: OnnxNode) -> Optional[Value]:
+    """Slice with starts/ends/axes/steps computed at run time: TF.js's StridedSlice reads begin, end and
+    strides when it runs; each is built as a full-rank vector (untouched axes: 0, dim, 1)."""
+    inputs = [ctx.input(node, i) for i in range(1, 5)]
+    if all(v is None or ctx.const_value(v) is not None for v in inputs):
+        return None
+    x = ctx.required(node, 0)
+    rank = ctx.rank(x)
+    starts, ends, axes, steps = (None if v is None else ctx.cast(v, DType.INT32) for v in inputs)
+    assert starts is not None and ends is not None
+    count = (ctx.dims(starts) or (None,))[0]
+    if axes is None:
+        if count is None:
+            raise ctx.refuse("starts of unknown length computed at run time, without axes")
+        axes = ctx.int_const(list(range(count)), "axes")
+    elif ctx.const_value(axes) is not None:
+        axes = ctx.int_const([normalize_axis(a, rank) for a in ctx.const_ints(axes, "axes")], "axes")
+    else:
+        axes = wrap_negative(ctx, axes, ctx.const(np.asarray(rank, np.int32), "rank"))
+    index = ctx.op("ExpandDims", [axes, ctx.int_const([1], "dim")], {"T": DType.INT32, "Tdim": DType.INT32},
+                   dtype=DType.INT32, shape=Shape((count, 1)))
+
+    def scatter(base: Value, updates: Value) -> Value:
+        return ctx.op("TensorScatterUpdate", [base, index, updates],
+                      {"T": DType.INT32, "Tindices": DType.INT32}, dtype=DType.INT32, shape=Shape((rank,)))
+
+    begin = scatter(ctx.int_const([0] * rank, "zeros"), starts)
+    end = scatter(ctx.shape_of(x), ends)
+    ones = ctx.int_const([1] * rank, "ones")
+    strides = ones if steps is None else scatter(ones, steps)
+    return ctx.op("StridedSlice", [x, begin, end, strides], _strided_attrs(x.dtype, 0, 0), dtype=x.dtype,
+                  shape=Shape.of(ctx.out_dims(node, 0)))
+
+
+def _strided_attrs(dtype: Optional[DType], begin_mask: int, end_mask: int) -> dict:
+    return {"T": dtype, "Index": DType.INT32, "begin_mask": begin_mask, "end_mask": end_mask,
+            "ellipsis_mask": 0, "new_axis_mask": 0, "shrink_axis_mask": 0}
+
+
 @onnx_op("Slice", since=1)
 def slice_(ctx: OnnxContext, node: OnnxNode) -> list[Optional[Value]]:
     x = ctx.required(node, 0)
+    if ctx.opset >= 10:
+        runtime = _runtime_slice(ctx, node)
+        if runtime is not None:
+            return [runtime]
     starts, ends, axes, steps = _slice_spec(ctx, node)
     rank = ctx.rank(x)
     known = shape_source(x)
@@ -163,93 +217,6 @@ def wrap_negative(ctx: OnnxContext, indices: Value, size: Value) -> Value:
     return ctx.select(negative, wrapped, idx)
 
 
-def _pad_spec(
-    ctx: OnnxContext, node: OnnxNode, rank: int
-) -> tuple[list[tuple[int, int]], str, Optional[Value]]:
-    mode = text_attr(node, "mode", "constant")
-    if ctx.opset >= 11:
-        raw = ctx.const_ints(ctx.required(node, 1), "pads")
-        value = ctx.input(node, 2)
-        axes_v = ctx.input(node, 3)
-        axes = (
-            list(range(rank))
-            if axes_v is None
-            else [normalize_axis(a, rank) for a in ctx.const_ints(axes_v, "axes")]
-        )
-    else:
-        raw = [int(p) for p in node.attr("pads", node.attr("paddings", []))]
-        fill = float(node.attr("value", 0.0))
-        value = ctx.const(np.asarray(fill, dtype=np.float32), "value")
-        axes = list(range(rank))
-    n = len(axes)
-    pads = [(0, 0)] * rank
-    for i, a in enumerate(axes):
-        pads[a] = (raw[i], raw[i + n])
-    if any(b < 0 or e < 0 for b, e in pads):
-        raise ctx.refuse("negative pads (cropping) are not supported")
-    return pads, mode, value
-
-
-@onnx_op("Pad", since=1)
-def pad(ctx: OnnxContext, node: OnnxNode) -> list[Optional[Value]]:
-    x = ctx.required(node, 0)
-    rank = ctx.rank(x)
-    pads, mode, value = _pad_spec(ctx, node, rank)
-    out_shape = Shape.of(ctx.out_dims(node, 0))
-    flat = [p for pair in pads for p in pair]
-    paddings = ctx.op(
-        "Reshape",
-        [ctx.int_const(flat, "pads"), ctx.int_const([rank, 2], "shape")],
-        {"T": DType.INT32},
-        dtype=DType.INT32,
-        shape=Shape((rank, 2)),
-    )
-    if mode == "constant":
-        fill = ctx.cast(value, x.dtype) if value is not None else ctx.scalar(0, x)
-        fill = ctx.op(
-            "Reshape", [fill, ctx.int_const([], "scalar")], {"T": x.dtype}, dtype=x.dtype, shape=Shape(())
-        )
-        return [
-            ctx.op(
-                "PadV2",
-                [x, paddings, fill],
-                {"T": x.dtype, "Tpaddings": DType.INT32},
-                dtype=x.dtype,
-                shape=out_shape,
-            )
-        ]
-    if mode == "reflect":
-        return [
-            ctx.op(
-                "MirrorPad",
-                [x, paddings],
-                {"T": x.dtype, "Tpaddings": DType.INT32, "mode": b"REFLECT"},
-                dtype=x.dtype,
-                shape=out_shape,
-            )
-        ]
-    if mode == "edge":  # repeat the border: gather clamped indices along each padded axis
-        out = x
-        dims = list(ctx.dims(x) or [])
-        for axis, (before, after) in enumerate(pads):
-            if before == 0 and after == 0:
-                continue
-            if dims[axis] is None:
-                raise ctx.refuse("edge padding of a dynamic dimension")
-            size = int(dims[axis])  # type: ignore[arg-type]
-            index = np.clip(np.arange(-before, size + after), 0, size - 1).astype(np.int32)
-            dims[axis] = size + before + after
-            out = ctx.op(
-                "GatherV2",
-                [out, ctx.const(index, "edge_index"), ctx.int_const([axis], "axis")],
-                {"Tparams": x.dtype, "Tindices": DType.INT32, "Taxis": DType.INT32, "batch_dims": 0},
-                dtype=x.dtype,
-                shape=Shape(tuple(dims)),
-            )
-        return [out]
-    raise ctx.refuse(f"Pad mode {mode!r} (supported: constant, reflect, edge)")
-
-
 @onnx_op("DepthToSpace", since=1)
 def depth_to_space(ctx: OnnxContext, node: OnnxNode) -> list[Optional[Value]]:
     x = ctx.required(node, 0)
@@ -285,7 +252,9 @@ def space_to_depth(ctx: OnnxContext, node: OnnxNode) -> list[Optional[Value]]:
 def top_k(ctx: OnnxContext, node: OnnxNode) -> list[Optional[Value]]:
     x = ctx.required(node, 0)
     k_value = ctx.input(node, 1) if ctx.opset >= 10 else ctx.const(np.asarray([int(node.attr("k"))]), "k")
-    k = ctx.const_ints(k_value, "K")[0]
+    if k_value is None:
+        raise ctx.refuse("input K is missing")
+    k = ctx.reshape(ctx.cast(k_value, DType.INT32), [], "k")  # TopKV2 reads k when it runs
     rank = ctx.rank(x)
     axis = normalize_axis(int(node.attr("axis", -1)), rank)
     largest = bool(node.attr("largest", 1))
@@ -296,7 +265,7 @@ def top_k(ctx: OnnxContext, node: OnnxNode) -> list[Optional[Value]]:
         src = ctx.unary("Neg", src)
     values, indices = ctx.op_outputs(
         "TopKV2",
-        [src, ctx.const(np.asarray(k, dtype=np.int32), "k")],
+        [src, k],
         {"T": x.dtype, "sorted": True},
         dtype=x.dtype,
         num_outputs=2,
@@ -310,21 +279,23 @@ def top_k(ctx: OnnxContext, node: OnnxNode) -> list[Optional[Value]]:
     return [values, indices]
 
 
+def _cumulative(ctx: OnnxContext, node: OnnxNode, tf_op: str) -> list[Optional[Value]]:
+    x, axis = ctx.required(node, 0), ctx.required(node, 1)
+    if ctx.const_value(axis) is not None:
+        axis_value = ctx.int_const([normalize_axis(ctx.const_ints(axis, "axis")[0], ctx.rank(x))], "axis")
+    else:  # Cumsum / Cumprod read their axis when they run (but not a negative one)
+        rank = ctx.const(np.asarray(ctx.rank(x), np.int32), "rank")
+        axis_value = ctx.reshape(wrap_negative(ctx, axis, rank), [], "axis")
+    attrs = {"T": x.dtype, "Tidx": DType.INT32, "exclusive": bool(node.attr("exclusive", 0)),
+             "reverse": bool(node.attr("reverse", 0))}
+    return [ctx.op(tf_op, [x, axis_value], attrs, dtype=x.dtype, shape=x.shape)]
+
+
 @onnx_op("CumSum", since=11)
 def cumsum(ctx: OnnxContext, node: OnnxNode) -> list[Optional[Value]]:
-    x, axis = ctx.required(node, 0), ctx.required(node, 1)
-    a = normalize_axis(ctx.const_ints(axis, "axis")[0], ctx.rank(x))
-    return [
-        ctx.op(
-            "Cumsum",
-            [x, ctx.int_const([a], "axis")],
-            {
-                "T": x.dtype,
-                "Tidx": DType.INT32,
-                "exclusive": bool(node.attr("exclusive", 0)),
-                "reverse": bool(node.attr("reverse", 0)),
-            },
-            dtype=x.dtype,
-            shape=x.shape,
-        )
-    ]
+    return _cumulative(ctx, node, "Cumsum")
+
+
+@onnx_op("CumProd", since=26)
+def cumprod(ctx: OnnxContext, node: OnnxNode) -> list[Optional[Value]]:
+    return _cumulative(ctx, node, "Cumprod")
