@@ -16,7 +16,7 @@ from .routes import RouteContext, find_route, input_formats, output_formats
 from .writers.output_dir import atomic_output_dir, atomic_output_file
 
 _GRAPH_INPUTS = ("tf_saved_model", "tf_hub")
-_FILE_OUTPUTS = ("keras", "tf_frozen_model")  # a single file (.h5, .pb) rather than a directory
+_FILE_OUTPUTS = ("keras", "keras_keras", "tf_frozen_model")  # one file (.h5, .keras, .pb), not a directory
 
 
 @dataclass(frozen=True)

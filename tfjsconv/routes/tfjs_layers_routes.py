@@ -82,15 +82,19 @@ def _training_config(model: TfjsLayersModel) -> Any:
     return config if isinstance(config, dict) else None
 
 
-@register_route("tfjs_layers_model", "keras")
-def layers_model_to_keras_h5(ctx: RouteContext) -> None:
-    """Writes ``model.h5`` into the output (see ``atomic_output_file`` for placing it as a file)."""
+def _warn_tfjs_only_flags(ctx: RouteContext) -> None:
     options = ctx.options
     ignored = [flag for flag, used in (("--quantize_*", bool(options.quantization_map())),
                                        ("--split_weights_by_layer", options.split_weights_by_layer),
                                        ("--metadata", bool(options.metadata))) if used]
     if ignored:
         ctx.warn(f"{', '.join(ignored)} ignored: they only apply to TF.js output")
+
+
+@register_route("tfjs_layers_model", "keras")
+def layers_model_to_keras_h5(ctx: RouteContext) -> None:
+    """Writes ``model.h5`` into the output (see ``atomic_output_file`` for placing it as a file)."""
+    _warn_tfjs_only_flags(ctx)
     model = read_tfjs_layers_model(ctx.input_path)
     topology = model.topology
     config = (topology or {}).get("model_config")
@@ -102,3 +106,17 @@ def layers_model_to_keras_h5(ctx: RouteContext) -> None:
     write_keras_h5(ctx.output_dir / KERAS_H5_FILE, keras_version=_keras_version(topology),
                    backend="tensorflow",  # TF.js weights are in TensorFlow's kernel layouts
                    model_config=config, training_config=_training_config(model), layers=layers)
+
+
+@register_route("tfjs_layers_model", "keras_keras")
+def layers_model_to_keras_archive(ctx: RouteContext) -> None:
+    """Writes a Keras 3 ``.keras`` archive (placed as a single file, like the ``keras`` output)."""
+    from ..writers.tf.keras_archive import KERAS_FILE, write_keras_archive
+
+    _warn_tfjs_only_flags(ctx)
+    model = read_tfjs_layers_model(ctx.input_path)
+    config = (model.topology or {}).get("model_config")
+    if not isinstance(config, dict):
+        raise InputError("model.json has no modelTopology.model_config (a weights-only model); "
+                         "a Keras model file needs the architecture", model.model_json)
+    write_keras_archive(ctx.output_dir / KERAS_FILE, config, model.weights(), model.model_json)

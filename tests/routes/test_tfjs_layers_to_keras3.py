@@ -1,0 +1,144 @@
+"""TF.js layers models back to Keras 3 ``.keras`` archives, checked without Keras: the archive a Keras 3
+model makes the round trip fixture -> TF.js -> .keras, has the weights layout Keras 3.15 itself wrote,
+and reads back through tfjsconv into the same numbers in the real TF.js."""
+
+from __future__ import annotations
+
+import json
+import sys
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import pytest
+from tfjs_runner import TfjsRunner
+
+import tfjsconv
+from tfjsconv.errors import InputError
+from tfjsconv.readers.keras.archive import open_keras_archive
+from tfjsconv.readers.tfjs.layers_model import read_tfjs_layers_model
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from e2e.fixture_cases import FixtureCase, compare_outputs, discover_cases  # noqa: E402
+
+CASES = {case.name: case for case in discover_cases() if not case.variant}
+# tf-keras and Keras 3 sources; RNNs and wrappers, nested models, multiple inputs and outputs.
+ROUND_TRIP = ("keras2_dense_dropout_bn", "keras2_embedding_lstm", "keras2_nested_sequential",
+              "keras3_bidirectional_simplernn", "keras3_time_distributed", "keras3_multi_io",
+              "keras3zip_conv_variants", "keras2_misc_layers")
+# Archives Keras 3.15 wrote: our rewrite must store every variable where Keras put it.
+KERAS_WRITTEN = ("keras3zip_bidirectional_simplernn", "keras3zip_nested_sequential", "keras3zip_multi_io",
+                 "keras3zip_time_distributed", "keras3zip_conv_variants", "keras3zip_dense_dropout_bn",
+                 "keras3zip_embedding_lstm", "keras3zip_misc_layers")
+
+
+def to_tfjs(case: FixtureCase, out: Path) -> Path:
+    tfjsconv.convert(case.source, out, **case.convert_options())
+    return out
+
+
+def to_keras3(model_dir: Path, out: Path) -> Path:
+    report = tfjsconv.convert(model_dir, out, output_format="keras_keras")
+    assert report.input_format == "tfjs_layers_model" and report.files == ((out.name, out.stat().st_size),)
+    return out
+
+
+@pytest.mark.parametrize("name", ROUND_TRIP)
+def test_keras3_archive_round_trip_in_tfjs(tmp_path: Path, tfjs: TfjsRunner, name: str) -> None:
+    case = CASES[name]
+    archive = to_keras3(to_tfjs(case, tmp_path / "tfjs"), tmp_path / "model.keras")
+    again = tmp_path / "tfjs_again"
+    assert tfjsconv.convert(archive, again).input_format == "keras_keras"
+    named = tfjs.run_named(again, "layers", case.inputs(), label=f"{name}-keras3")
+    assert [key for key, _ in named] == list(case.spec["outputs"])
+    compare_outputs([array for _, array in named], case.expected(), case.tolerance, f"{name} via .keras")
+
+
+def _datasets(handle: h5py.File) -> dict[str, bytes]:
+    """Every variable by path; a compiled model's optimizer state (TF.js keeps none) is left out."""
+    found: dict[str, bytes] = {}
+    handle.visititems(lambda path, obj: found.__setitem__(path, np.asarray(obj).tobytes())
+                      if isinstance(obj, h5py.Dataset) and not path.startswith("optimizer") else None)
+    return found
+
+
+def _groups(handle: h5py.File) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    handle.visititems(lambda path, obj: found.__setitem__(path, dict(obj.attrs))
+                      if isinstance(obj, h5py.Group) and not path.startswith("optimizer") else None)
+    return found
+
+
+@pytest.mark.parametrize("name", KERAS_WRITTEN)
+def test_weights_layout_is_the_one_keras_wrote(tmp_path: Path, name: str) -> None:
+    case = CASES[name]
+    ours = to_keras3(to_tfjs(case, tmp_path / "tfjs"), tmp_path / "model.keras")
+    with zipfile.ZipFile(case.source) as original, zipfile.ZipFile(ours) as written:
+        assert sorted(written.namelist()) == ["config.json", "metadata.json", "model.weights.h5"]
+        assert written.getinfo("model.weights.h5").compress_type == zipfile.ZIP_STORED
+        (tmp_path / "keras.h5").write_bytes(original.read("model.weights.h5"))
+        (tmp_path / "ours.h5").write_bytes(written.read("model.weights.h5"))
+    with h5py.File(tmp_path / "keras.h5", "r") as keras_file, \
+            h5py.File(tmp_path / "ours.h5", "r") as our_file:
+        assert _datasets(our_file) == _datasets(keras_file)  # same paths, same bytes
+        assert _groups(our_file) == _groups(keras_file)  # same groups, same `name` attributes
+
+
+def _objects(obj: Any, found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    if isinstance(obj, dict):
+        if "class_name" in obj and "config" in obj:
+            found.append(obj)
+        for value in obj.values():
+            _objects(value, found)
+    elif isinstance(obj, list):
+        for value in obj:
+            _objects(value, found)
+    return found
+
+
+def test_config_is_in_keras3_form(tmp_path: Path) -> None:
+    case = CASES["keras2_nested_sequential"]  # written by tf-keras: Keras 2 serialization in model.json
+    ours = to_keras3(to_tfjs(case, tmp_path / "tfjs"), tmp_path / "model.keras")
+    with zipfile.ZipFile(ours) as archive:
+        config = json.loads(archive.read("config.json"))
+        metadata = json.loads(archive.read("metadata.json"))
+    assert metadata["keras_version"].startswith("3.")
+    assert config["class_name"] == "Functional" and config["module"] == "keras.src.models.functional"
+    for obj in _objects(config, []):
+        if obj["class_name"] == "__keras_tensor__":
+            assert set(obj["config"]) == {"shape", "dtype", "keras_history"}
+            continue
+        assert {"module", "registered_name"} <= set(obj), obj["class_name"]
+        dtype = obj["config"].get("dtype")
+        if obj["class_name"] not in ("InputLayer", "DTypePolicy") and dtype is not None:
+            assert dtype["class_name"] == "DTypePolicy", obj["class_name"]
+    layers = {layer["name"]: layer for layer in config["config"]["layers"]}
+    calls = [node for layer in layers.values() for node in layer["inbound_nodes"]]
+    assert calls and all(set(node) == {"args", "kwargs"} for node in calls)
+    inner = next(layer for layer in layers.values() if layer["class_name"] == "Sequential")
+    consumers = [node for layer in layers.values() for node in layer["inbound_nodes"]
+                 if json.dumps(node).count(f'"{inner["name"]}"')]
+    # Keras 3 numbers a nested model's first call 0 (Keras 2 and TF.js: 1).
+    assert consumers and all(f'["{inner["name"]}", 0, 0]' in json.dumps(node) for node in consumers)
+
+
+def test_keras3_reader_reads_back_the_tfjs_weights_bit_for_bit(tmp_path: Path) -> None:
+    case = CASES["keras3_bidirectional_simplernn"]
+    model_dir = to_tfjs(case, tmp_path / "tfjs")
+    archive = to_keras3(model_dir, tmp_path / "model.keras")
+    want = {w.name: w.array() for w in read_tfjs_layers_model(model_dir).weights()}
+    with open_keras_archive(archive) as opened:
+        got = {w.name: np.asarray(w.data.load()) for layer in opened.layers() for w in layer.weights}
+    assert sorted(got) == sorted(want)
+    for name, array in want.items():
+        assert got[name].tobytes() == array.tobytes(), name
+
+
+def test_weights_only_model_is_refused_with_one_line(tmp_path: Path) -> None:
+    model_dir = to_tfjs(CASES["keras2_weights_only"], tmp_path / "tfjs")
+    with pytest.raises(InputError) as caught:
+        tfjsconv.convert(model_dir, tmp_path / "model.keras", output_format="keras_keras")
+    assert "weights-only model" in str(caught.value) and "\n" not in str(caught.value)
+    assert not (tmp_path / "model.keras").exists()
