@@ -215,3 +215,17 @@ def test_kernels_decline_what_tf_rejects(op: str, inputs: list) -> None:
 def test_registry_refuses_duplicates() -> None:
     with pytest.raises(RuntimeError, match="registered twice"):
         kernel("AddV2")(lambda inputs, attrs: (inputs[0],))
+
+
+def test_evaluate_is_the_one_entry_and_declines_with_not_computable() -> None:
+    from tfjsconv.ops.kernels import evaluate
+
+    (out,) = evaluate("RealDiv", [np.float32([1, -1, 0]), np.float32(0)], {})  # no warning: inf like TF
+    assert out.dtype == np.float32 and out[:2].tolist() == [math.inf, -math.inf] and math.isnan(out[2])
+    (rank,) = evaluate("Rank", [X], {})
+    assert isinstance(rank, np.ndarray) and rank.tolist() == 3
+    with pytest.raises(NotComputable, match="no kernel for Lgamma"):
+        evaluate("Lgamma", [X], {})
+    # A type numpy lacks is a "cannot evaluate", not a crash (the ONNX reader folds such Casts eagerly).
+    with pytest.raises(NotComputable, match="DT_BFLOAT16 has no numpy equivalent"):
+        evaluate("Cast", [X], {"SrcT": DType.FLOAT, "DstT": DType.BFLOAT16})

@@ -152,3 +152,52 @@ def test_rule_table_pass_dispatches_by_op_and_refuses_duplicates() -> None:
                                                "four": "Const", "s": "Sqrt"}
     with pytest.raises(DuplicateRegistrationError, match="test rule 'Exp' registered twice"):
         RULES.register("Exp")(_to_identity)
+
+
+def test_editor_replace_moves_control_edges_and_removes_at_finish() -> None:
+    g = Graph()
+    x = placeholder(g, "x", DType.FLOAT, [1])
+    init = g.add_node("NoOp", name="init")
+    old = op(g, "Relu", [x], F, name="old").producer
+    old.control_inputs.append(init)
+    later = op(g, "Exp", [old.outputs[0]], F, name="later").producer
+    waiter = g.add_node("NoOp", name="waiter", control_inputs=[old])
+    output(g, "y", later.outputs[0])
+    ed = Editor(g)
+    new = add(g, "Relu6", [x], F, name="new")
+    ed.replace(old, [new], keep_controls=True)
+    assert not ed.alive(old) and ed.alive(new.producer) and old in g.nodes  # removed only at finish
+    assert later.inputs[0] is new and old.inputs == [] and old.control_inputs == []
+    assert new.producer.control_inputs == [init]  # keep_controls: waits for what old waited for
+    assert waiter.control_inputs == [new.producer]  # ^old becomes ^new
+    assert ed.finish() is True and "old" not in g and ed.finish() is False
+    ed.add_control(later, init)
+    ed.add_control(later, init)  # no duplicate edge
+    assert later.control_inputs == [init]
+
+
+def test_editor_remove_drops_control_edges_to_the_node() -> None:
+    g = Graph()
+    check = g.add_node("Assert", [placeholder(g, "x", DType.BOOL, [])], name="check", num_outputs=0)
+    y = op(g, "Identity", [g.node("x").outputs[0]], F, name="y")
+    y.producer.control_inputs.append(check)
+    output(g, "y", y)
+    ed = Editor(g)
+    ed.remove(check)
+    assert y.producer.control_inputs == [] and ed.finish() is True
+    assert [n.name for n in g.nodes] == ["x", "y"]
+    assert [(n.name, i) for n, i in g.node("x").outputs[0].uses] == [("y", 0)]
+
+
+def test_replace_with_rewires_only_the_first_output() -> None:
+    g = Graph()
+    x = placeholder(g, "x", DType.FLOAT, [4])
+    split = g.add_node("Unique", [x], {"T": DType.FLOAT}, name="u", num_outputs=2)
+    output(g, "values", split.outputs[0])
+    ed = Editor(g)
+    new = ed.replace_with(split, "Identity", [x], F)
+    assert new.producer.name == "u" and split.name == "u/replaced"
+    assert g.outputs == [("values", new)]
+    op(g, "Neg", [split.outputs[1]], F, name="reader")  # a reader of output 1: not rewired
+    with pytest.raises(ValueError, match="cannot remove u/replaced: u/replaced:1 is still used by reader"):
+        ed.finish()

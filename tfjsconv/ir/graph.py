@@ -5,6 +5,15 @@ a node's data inputs are Values produced by other nodes, and its control inputs 
 inputs are ``Placeholder`` nodes and constants are ``Const`` nodes whose ``attrs["value"]`` holds a
 numpy array or a ``LazyArray`` (weights read from disk on first use).  Every mutation goes through
 ``Graph`` methods so that ``Value.uses`` stays exact.
+
+One helper per job, used everywhere instead of inline copies:
+
+* ``graph.all_graphs()`` / ``graph.library()``: the walk over a graph and every function body of its
+  library (nested libraries included);
+* ``const_of(value)``: the array behind a Const output (else None), ``const_shape(value)`` its shape
+  without reading it; ``as_array`` / ``read_array`` turn an array-or-LazyArray into an array, keeping
+  small lazy values or not keeping them (streaming);
+* ``ir.attrs.attr_text(value)``: a string attr (bytes or str) as text.
 """
 
 from __future__ import annotations

@@ -29,6 +29,29 @@ def test_handler_lookup_takes_the_highest_version_not_above_the_opset() -> None:
     assert lookup("NoSuchOp", 17) is None
 
 
+def test_handlers_refuse_duplicate_registration() -> None:
+    from tfjsconv.readers.onnx.ops import onnx_op
+    from tfjsconv.registry import DuplicateRegistrationError
+
+    with pytest.raises(DuplicateRegistrationError, match=r"ONNX handler \('Clip', 11\) registered twice"):
+        onnx_op("Clip", since=11)(lookup("Clip", 11))
+    assert lookup("Clip", 11) is lookup("Clip", 12)  # the table is unchanged
+
+
+def test_eager_folding_leaves_what_no_kernel_can_compute() -> None:
+    from tfjsconv.ir.graph import Graph
+    from tfjsconv.ir.types import DType
+    from tfjsconv.readers.onnx.ops import OnnxContext
+
+    ctx = OnnxContext(Graph(), 17)
+    two = ctx.const(np.float32([2.0]), "two")
+    doubled = ctx.binary("AddV2", two, two)
+    assert doubled.producer.op == "Const" and ctx.const_value(doubled).tolist() == [4.0]
+    # No numpy bfloat16: the kernel declines (NotComputable) and the Cast stays a node.
+    cast = ctx.cast(two, DType.BFLOAT16)
+    assert cast.producer.op == "Cast" and cast.dtype == DType.BFLOAT16 and cast.producer.inputs == [two]
+
+
 def test_tf_names_are_valid_node_names() -> None:
     assert tf_name("input:0") == "input_0"
     assert tf_name("_hidden") == "t_hidden"
