@@ -335,4 +335,13 @@ def normalize_axis(axis: int, rank: int) -> int:
     return axis + rank if axis < 0 else axis
 
 
-__all__ = ["Handler", "OnnxContext", "OnnxNode", "lookup", "normalize_axis", "onnx_op", "supported_op_types"]
+def wrap_negative(ctx: OnnxContext, indices: Value, size: Value) -> Value:
+    """``indices`` with negative entries counted from the end (``i + size``), as int32."""
+    idx = ctx.cast(indices, DType.INT32)
+    negative = ctx.binary("Less", idx, ctx.const(np.asarray(0, np.int32), "zero"))
+    wrapped = ctx.binary("AddV2", idx, size)
+    return ctx.select(negative, wrapped, idx)
+
+
+__all__ = ["Handler", "OnnxContext", "OnnxNode", "lookup", "normalize_axis", "onnx_op", "supported_op_types",
+           "wrap_negative"]

@@ -14,9 +14,9 @@ import numpy as np
 
 from ....ir.graph import Value
 from ....ir.types import DType, Shape
-from . import OnnxContext, OnnxNode, normalize_axis, onnx_op
+from . import OnnxContext, OnnxNode, normalize_axis, onnx_op, wrap_negative
 from .nn import text_attr
-from .tensor import dim_size, wrap_negative
+from .tensor import dim_size
 
 
 def _int(ctx: OnnxContext, value: int) -> Value:

@@ -13,9 +13,8 @@ import numpy as np
 
 from ....ir.graph import Value
 from ....ir.types import DType, Shape
-from . import OnnxContext, OnnxNode, normalize_axis, onnx_op
+from . import OnnxContext, OnnxNode, normalize_axis, onnx_op, wrap_negative
 from .nn import text_attr
-from .tensor import wrap_negative
 
 
 def _static_pads(ctx: OnnxContext, node: OnnxNode, rank: int) -> Optional[list[tuple[int, int]]]:

@@ -10,13 +10,11 @@ import numpy as np
 
 from ....ir.graph import Value
 from ....ir.types import DType, Shape
-from . import OnnxContext, OnnxNode
+from . import OnnxContext, OnnxNode, wrap_negative
 
 
 def _marks(ctx: OnnxContext, axes: Value, rank: int) -> Value:
     """int32 [rank]: 1 at every position named by ``axes`` (negative ones wrapped), else 0."""
-    from .tensor import wrap_negative
-
     wrapped = wrap_negative(ctx, axes, ctx.const(np.asarray(rank, np.int32), "rank"))
     one, zero = (ctx.const(np.asarray(v, np.int32), n) for v, n in ((1, "on"), (0, "off")))
     hot = ctx.op("OneHot", [wrapped, ctx.const(np.asarray(rank, np.int32), "depth"), one, zero],

@@ -16,6 +16,7 @@ import numpy as np
 from ....ir.graph import Value
 from ....ir.types import DType, Shape
 from . import OnnxContext, OnnxNode, normalize_axis, onnx_op
+from .runtime_axes import squeeze_runtime, unsqueeze_runtime
 
 
 def shape_source(value: Value) -> Optional[tuple[Optional[int], ...]]:
@@ -279,8 +280,6 @@ def squeeze(ctx: OnnxContext, node: OnnxNode) -> list[Optional[Value]]:
     x = ctx.required(node, 0)
     runtime = _runtime_axes(ctx, node)
     if runtime is not None:
-        from .runtime_axes import squeeze_runtime
-
         return [squeeze_runtime(ctx, node, x, runtime)]
     axes = _axes(ctx, node, 13)
     dims = ctx.dims(x)
@@ -299,8 +298,6 @@ def unsqueeze(ctx: OnnxContext, node: OnnxNode) -> list[Optional[Value]]:
     x = ctx.required(node, 0)
     runtime = _runtime_axes(ctx, node)
     if runtime is not None:
-        from .runtime_axes import unsqueeze_runtime
-
         return [unsqueeze_runtime(ctx, node, x, runtime)]
     axes = _axes(ctx, node, 13)
     if axes is None:

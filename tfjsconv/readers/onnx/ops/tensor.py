@@ -8,7 +8,7 @@ import numpy as np
 
 from ....ir.graph import Value
 from ....ir.types import DType, Shape
-from . import OnnxContext, OnnxNode, normalize_axis, onnx_op
+from . import OnnxContext, OnnxNode, normalize_axis, onnx_op, wrap_negative
 from .nn import TO_NCHW, TO_NHWC, text_attr
 from .shape import reshape_to, shape_source
 
@@ -207,14 +207,6 @@ def dim_size(ctx: OnnxContext, x: Value, axis: int) -> Value:
     if dims is not None and dims[axis] is not None:
         return ctx.const(np.asarray(int(dims[axis]), np.int32), "dim")  # type: ignore[arg-type]
     return ctx.slice_1d(ctx.shape_of(x), axis, axis + 1, shrink=True)
-
-
-def wrap_negative(ctx: OnnxContext, indices: Value, size: Value) -> Value:
-    """``indices`` with negative entries counted from the end (``i + size``), as int32."""
-    idx = ctx.cast(indices, DType.INT32)
-    negative = ctx.binary("Less", idx, ctx.const(np.asarray(0, np.int32), "zero"))
-    wrapped = ctx.binary("AddV2", idx, size)
-    return ctx.select(negative, wrapped, idx)
 
 
 @onnx_op("DepthToSpace", since=1)
