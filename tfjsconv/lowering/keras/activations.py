@@ -197,7 +197,7 @@ def glu(b: Builder, x: Value, keras3: bool) -> Value:
 
 @activation("sparsemax")
 def sparsemax(b: Builder, x: Value, keras3: bool) -> Value:
-    """max(x - tau, 0) along the last axis, tau from the sorted values (Martins & Astudillo)."""
+    """max(x - tau, 0) along the last axis, tau from the sorted values, as Keras 3 computes it."""
     shape = dims(x)
     if shape is None or shape[-1] is None:
         raise Refusal("activation 'sparsemax' needs a static last dimension")
@@ -205,13 +205,16 @@ def sparsemax(b: Builder, x: Value, keras3: bool) -> Value:
     top = b.outputs("TopKV2", [x, b.const(np.int32(size), "k")], {"sorted": True, "T": x.dtype},
                     num_outputs=2)[0]
     top.shape = x.shape
-    cumulative = b.op("Cumsum", [top, b.const(np.int32(-1), "axis")],
+    # TF.js's cumsum mis-permutes a negative axis: give it the last axis by number.
+    cumulative = b.op("Cumsum", [top, b.const(np.int32(len(shape) - 1), "axis")],
                       {"exclusive": False, "reverse": False, "T": x.dtype, "Tidx": DType.INT32})
     cumulative.shape = x.shape
     ks = b.const(np.arange(1, size + 1, dtype=np.float32), "k_range")
     support = b.binary("Greater", b.binary("AddV2", b.binary("Mul", top, ks), _c(b, x, 1.0)), cumulative)
     support_f = b.cast(support, x.dtype)  # type: ignore[arg-type]
     count = b.reduce("Sum", support_f, [-1], keep_dims=True)
-    total = b.reduce("Sum", b.binary("Mul", top, support_f), [-1], keep_dims=True)
+    # Keras 3 (every backend) takes tau from the SUM of the partial sums inside the support, not from
+    # the last one as the paper does; the model means what Keras computes.
+    total = b.reduce("Sum", b.binary("Mul", cumulative, support_f), [-1], keep_dims=True)
     tau = b.binary("RealDiv", b.binary("Sub", total, _c(b, x, 1.0)), count)
     return b.unary("Relu", b.binary("Sub", x, tau))

@@ -256,11 +256,14 @@ class _Walk:
                 if any(r is None for r in resolved):
                     waiting.append((layer, k, node))
                     continue
-                bound = {id(ref): r[0] for ref, r in zip(refs, resolved)}  # type: ignore[index]
-                flat = [r[0] for r in resolved]  # type: ignore[index]
-                flat_masks = [r[1] for r in resolved]  # type: ignore[index]
-                calls[(_name(layer), k)] = self.call(layer, flat, flat_masks, _bind(args, bound),
-                                                     _bind(kwargs, bound))
+                bound = {id(ref): r for ref, r in zip(refs, resolved)}
+                # The call's inputs are the tensors among its positional arguments; tensors passed
+                # by keyword (Keras 3's explicit ``mask=``, attention masks...) reach it via kwargs.
+                positional = [bound[id(ref)] for ref in _refs_in(args)]
+                values = {key: r[0] for key, r in bound.items()}  # type: ignore[index]
+                calls[(_name(layer), k)] = self.call(layer, [r[0] for r in positional],  # type: ignore[index]
+                                                     [r[1] for r in positional],  # type: ignore[index]
+                                                     _bind(args, values), _bind(kwargs, values))
             if len(waiting) == len(pending):
                 layer, _, node = waiting[0]
                 raise InputError(f"model {_name(entry)!r}: layer {_name(layer)!r} reads tensors no layer "
@@ -288,6 +291,7 @@ class _Walk:
         if lowering is None:  # already reported by check()
             return [POISON], [None]
         config = entry.get("config") if isinstance(entry.get("config"), dict) else {}
+        masks = _explicit_masks(kwargs.get("mask"), masks)
         weights = self.weights.setdefault(name, LayerWeights(name, {}))
         call = LayerCall(self.builder, name, cls, config, list(inputs), list(masks), weights, self.keras3,
                          self.path, args, kwargs)
@@ -312,6 +316,16 @@ class _Walk:
         if problems:
             raise InputError("the stored weights do not match the model config: " + "; ".join(problems[:6]),
                              self.path)
+
+
+def _explicit_masks(explicit: Any, implicit: list[Optional[Value]]) -> list[Optional[Value]]:
+    """The masks a call uses: Keras 3 records them as a ``mask`` keyword argument (computed by
+    recorded op nodes); otherwise the ones Keras propagates implicitly."""
+    if isinstance(explicit, Value):
+        return [explicit, *[None] * (len(implicit) - 1)]
+    if isinstance(explicit, list) and any(isinstance(m, Value) for m in explicit):
+        return [m if isinstance(m, Value) else None for m in explicit]
+    return implicit
 
 
 def _node_call(node: Any, layers: set[str]) -> tuple[Any, JsonDict]:

@@ -45,10 +45,13 @@ _Spec = tuple[tuple[str, Optional[str]], ...]
 _BIASED: _Spec = (("kernel", None), ("bias", "use_bias"))
 _RNN_CELL: _Spec = (("kernel", None), ("recurrent_kernel", None), ("bias", "use_bias"))
 _VARIABLES: dict[str, _Spec] = {
-    **{key: _BIASED for key in ("dense", "conv1d", "conv2d", "conv3d", "conv2d_transpose",
+    **{key: _BIASED for key in ("dense", "conv1d", "conv2d", "conv3d", "conv1d_transpose", "conv2d_transpose",
                                 "conv3d_transpose")},
-    "depthwise_conv2d": (("depthwise_kernel", None), ("bias", "use_bias")),
-    "separable_conv2d": (("depthwise_kernel", None), ("pointwise_kernel", None), ("bias", "use_bias")),
+    **{key: (("depthwise_kernel", None), ("bias", "use_bias"))
+       for key in ("depthwise_conv1d", "depthwise_conv2d")},
+    **{key: (("depthwise_kernel", None), ("pointwise_kernel", None), ("bias", "use_bias"))
+       for key in ("separable_conv1d", "separable_conv2d")},
+    "group_normalization": (("gamma", "scale"), ("beta", "center")),
     "batch_normalization": (("gamma", "scale"), ("beta", "center"), ("moving_mean", None),
                             ("moving_variance", None)),
     "layer_normalization": (("gamma", "scale"), ("beta", "center")),
@@ -67,6 +70,8 @@ def _variable_names(key: str, layer: str, count: int, config: Optional[JsonDict]
         raise InputError(f"layer {layer!r} ({key}) stores {count} variable(s) but tfjsconv does not know "
                          "their names for this layer type", path)
     if config is not None:
+        if key == "layer_normalization" and config.get("rms_scaling"):
+            config = {**config, "center": False}  # Keras 3 creates no beta with rms_scaling
         names = [name for name, flag in spec if flag is None or config.get(flag, True)]
     else:
         # No config: the count must single out which optional variables exist.

@@ -3,6 +3,7 @@
 from . import (  # noqa: F401
     conv,
     core,
+    keras_ops,
     merging,
     normalization,
     pooling,

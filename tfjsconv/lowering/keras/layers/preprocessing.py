@@ -117,9 +117,9 @@ def resize_images(b: Builder, x: Value, height: int, width: int, interpolation: 
             pad_h = max(in_h, int(float(in_w * height) / width))
             pad_w = max(in_w, int(float(in_h * width) / height))
             top, left = int(float(pad_h - in_h) / 2), int(float(pad_w - in_w) / 2)
-            if (pad_h, pad_w) != (in_h, in_w):
-                pads = np.asarray([(0, 0), (top, pad_h - in_h - top), (left, pad_w - in_w - left), (0, 0)],
-                                  np.int32)
+            if top or left:
+                # Keras pads the same amount on both sides (an odd difference loses one row/column).
+                pads = np.asarray([(0, 0), (top, top), (left, left), (0, 0)], np.int32)
                 x = b.op("PadV2", [x, b.const(pads, "paddings"), scalar(b, x, fill_value)],
                          {"Tpaddings": DType.INT32}, name="pad_to_aspect_ratio")
     interpolation = interpolation.lower()

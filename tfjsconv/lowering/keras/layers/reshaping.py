@@ -105,33 +105,47 @@ def _spatial_layout(call: LayerCall, rank: int) -> tuple[Value, bool]:
     return (to_last(call.builder, x, rank) if first else x), first
 
 
+def _native_axes(call: LayerCall, rank: int) -> tuple[Value, list[int]]:
+    """The input and the positions of its spatial axes, in its own layout (no transposes needed)."""
+    x = call.input
+    if len(static_dims(call, x)) != rank + 2:
+        raise Refusal(f"expects a rank-{rank + 2} input")
+    first = rank > 1 and call.get("data_format", "channels_last") == "channels_first"
+    return x, list(range(2, rank + 2)) if first else list(range(1, rank + 1))
+
+
 def _cropping(call: LayerCall, rank: int) -> Value:
     b = call.builder
-    x, first = _spatial_layout(call, rank)
-    crops = pairs(call.get("cropping", 1), rank)
-    begin = [0, *[a for a, _ in crops], 0]
-    end = [0, *[-c if c else 0 for _, c in crops], 0]
-    end_mask = 1 | (1 << (rank + 1))
-    for i, (_, c) in enumerate(crops):
-        if c == 0:
-            end_mask |= 1 << (i + 1)
-    operands = [x, b.ints(begin, "begin"), b.ints(end, "end"), b.ints([1] * (rank + 2), "strides")]
+    x, axes = _native_axes(call, rank)
+    crops = dict(zip(axes, pairs(call.get("cropping", 1), rank)))
+    full = rank + 2
+    begin = [crops[i][0] if i in crops else 0 for i in range(full)]
+    end = [-crops[i][1] if i in crops and crops[i][1] else 0 for i in range(full)]
+    begin_mask = sum(1 << i for i in range(full) if i not in crops)
+    end_mask = sum(1 << i for i in range(full) if i not in crops or not crops[i][1])
+    operands = [x, b.ints(begin, "begin"), b.ints(end, "end"), b.ints([1] * full, "strides")]
     y = b.op("StridedSlice", operands,
-             {"Index": DType.INT32, "begin_mask": 1 | (1 << (rank + 1)), "end_mask": end_mask,
+             {"Index": DType.INT32, "begin_mask": begin_mask, "end_mask": end_mask,
               "ellipsis_mask": 0, "new_axis_mask": 0, "shrink_axis_mask": 0})
     shape = dims(x)
     if shape is not None:
-        kept = [None if n is None else n - a - c for n, (a, c) in zip(shape[1:-1], crops)]
-        y.shape = Shape.of((shape[0], *kept, shape[-1]))
-    return to_first(b, y, rank) if first else y
+        y.shape = Shape.of(tuple(None if n is None else n - sum(crops[i]) if i in crops else n
+                                 for i, n in enumerate(shape)))
+    return y
 
 
 def _padding(call: LayerCall, rank: int) -> Value:
-    b = call.builder
-    x, first = _spatial_layout(call, rank)
-    pads = pairs(call.get("padding", 1), rank)
-    y = b.pad(x, [(0, 0), *pads, (0, 0)])
-    return to_first(b, y, rank) if first else y
+    x, axes = _native_axes(call, rank)
+    pads = dict(zip(axes, pairs(call.get("padding", 1), rank)))
+    return call.builder.pad(x, [pads.get(i, (0, 0)) for i in range(rank + 2)])
+
+
+def _spatial_layout(call: LayerCall, rank: int) -> tuple[Value, bool]:
+    x = call.input
+    if len(static_dims(call, x)) != rank + 2:
+        raise Refusal(f"expects a rank-{rank + 2} input")
+    first = rank > 1 and call.get("data_format", "channels_last") == "channels_first"
+    return (to_last(call.builder, x, rank) if first else x), first
 
 
 def repeat_axis(b: Builder, x: Value, axis: int, times: int) -> Value:
@@ -151,6 +165,32 @@ def repeat_axis(b: Builder, x: Value, axis: int, times: int) -> Value:
     return b.reshape(y, [-1, *merged], "repeat/Reshape_1")
 
 
+def _upsample_volume(b: Builder, x: Value, size: list[int]) -> Value:
+    """Nearest-neighbour 3-D upsampling with rank-4 ops only (TF.js webgl tiles at most rank 5):
+    resize H and W on [N*D, H, W, C], then D on [N, D, H'*W', C]."""
+    shape = dims(x)
+    if shape is None or any(d is None for d in shape[1:]):
+        raise Refusal("needs static input dimensions (besides the batch)")
+    depth, height, width, channels = (int(d) for d in shape[1:])  # type: ignore[arg-type]
+    sd, sh, sw = size
+    y = x
+    if (sh, sw) != (1, 1):
+        y = b.reshape(y, [-1, height, width, channels], "up/Reshape")
+        height, width = height * sh, width * sw
+        y = _nearest(b, y, height, width)
+        if sd == 1:
+            return b.reshape(y, [-1, depth, height, width, channels], "up/Reshape_1")
+    y = b.reshape(y, [-1, depth, height * width, channels], "up/Reshape_2")
+    y = _nearest(b, y, depth * sd, height * width)
+    return b.reshape(y, [-1, depth * sd, height, width, channels], "up/Reshape_3")
+
+
+def _nearest(b: Builder, x: Value, height: int, width: int) -> Value:
+    # Half-pixel centres keep every source coordinate away from the rounding boundary.
+    return b.op("ResizeNearestNeighbor", [x, b.ints([height, width], "size")],
+                {"align_corners": False, "half_pixel_centers": True})
+
+
 def _upsampling(call: LayerCall, rank: int) -> Value:
     b = call.builder
     x, first = _spatial_layout(call, rank)
@@ -167,10 +207,10 @@ def _upsampling(call: LayerCall, rank: int) -> Value:
     else:
         if interpolation != "nearest":
             raise Refusal(f"interpolation={interpolation!r}")
-        y = x
-        for axis, times in enumerate(size, start=1):
-            if times != 1:
-                y = repeat_axis(b, y, axis, times)
+        if rank == 3:
+            y = _upsample_volume(b, x, size)
+        else:
+            y = repeat_axis(b, x, 1, size[0]) if size[0] != 1 else x
     return to_first(b, y, rank) if first else y
 
 
