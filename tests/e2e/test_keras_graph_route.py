@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from tfjs_runner import TfjsRunner
 
-from e2e.fixture_cases import FIXTURES_ROOT, FixtureCase, compare_outputs, load_spec, tolerance_for
+from e2e.fixture_cases import FIXTURES_ROOT, FixtureCase, Tolerance, compare_outputs, load_spec, tolerance_for
 
 KERAS_FORMATS = ("keras", "keras_keras", "keras_saved_model")
 # Architectures whose layers are lowered by the recurrent/wrapper lowerings of issue 8 part B; the
@@ -131,3 +131,20 @@ def test_layers_model_as_graph_model(case: FixtureCase, tfjs: TfjsRunner, tmp_pa
     tfjsconv.convert(str(layers), str(out), input_format="tfjs_layers_model",
                      output_format="tfjs_graph_model")
     _run(case, out, tfjs, ["cpu"])
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("case", DIRECT, ids=[c.name for c in DIRECT])
+def test_keras_fixture_as_graph_model_on_webgl(case: FixtureCase, browser: TfjsRunner,
+                                               tmp_path: Path) -> None:
+    """The same conversions on TF.js webgl in headless Chromium (float32 textures; GLSL built-ins are
+    less exact than float32, hence the 1e-3 bound test_browser.py explains)."""
+    import tfjsconv
+
+    out = tmp_path / "graph"
+    tfjsconv.convert(str(case.source), str(out), input_format=case.spec["input_format"],
+                     output_format="tfjs_graph_model")
+    run = browser.execute(out, "graph", case.inputs(), list(case.spec["outputs"]), backend="webgl",
+                          label=case.case_id)
+    tolerance = Tolerance(max(case.tolerance.rtol, 1e-3), max(case.tolerance.atol, 1e-3))
+    compare_outputs([a for _, a in run.outputs], case.expected(), tolerance, f"{case.case_id} on webgl")

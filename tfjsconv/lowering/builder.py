@@ -138,6 +138,8 @@ class Builder:
 
     # ----- helpers for the common ops -------------------------------------------------------------
     def reshape(self, x: Value, shape: Sequence[Optional[int]], name: str = "Reshape") -> Value:
+        if x.producer.op == "Reshape":  # a reshape of a reshape is one reshape of the original
+            x = x.producer.inputs[0]
         target = self.ints([-1 if d is None else int(d) for d in shape], f"{name}/shape")
         return self.op("Reshape", [x, target], {"Tshape": DType.INT32}, name=name)
 
@@ -176,6 +178,30 @@ class Builder:
                        dtype=dtype)
 
     def pad(self, x: Value, pads: Sequence[tuple[int, int]], name: str = "Pad") -> Value:
+        """Zero padding.  Above rank 4 (TF.js webgl cannot compile its packed Pad shader for rank 5+)
+        it pads through rank <= 4 views of the tensor when the non-batch dims are static."""
+        shape = dims(x)
+        padded = [i for i, p in enumerate(pads) if tuple(p) != (0, 0)]
+        if (shape is None or len(shape) <= 4 or not padded or padded[0] == 0
+                or any(d is None for d in shape[1:])):
+            return self._pad(x, pads, name)
+        runs: list[list[int]] = []
+        for axis in padded:  # runs of at most two adjacent axes, each padded through one rank<=4 view
+            if runs and len(runs[-1]) < 2 and runs[-1][-1] == axis - 1:
+                runs[-1].append(axis)
+            else:
+                runs.append([axis])
+        current = [int(d) for d in shape[1:]]  # type: ignore[arg-type]
+        for run in runs:
+            first, last = run[0] - 1, run[-1] - 1  # positions in `current` (batch excluded)
+            after = int(np.prod(current[last + 1:]))
+            x = self.reshape(x, [-1, *current[first:last + 1], after], f"{name}/view")
+            x = self._pad(x, [(0, 0), *[tuple(pads[a]) for a in run], (0, 0)], name)
+            for a in run:
+                current[a - 1] += int(pads[a][0]) + int(pads[a][1])
+        return self.reshape(x, [-1, *current], f"{name}/Reshape")
+
+    def _pad(self, x: Value, pads: Sequence[tuple[int, int]], name: str) -> Value:
         return self.op("Pad", [x, self.const(np.asarray(pads, np.int32).reshape(-1, 2), f"{name}/paddings")],
                        {"Tpaddings": DType.INT32}, name=name)
 

@@ -325,17 +325,16 @@ def _transpose3d_by_conv(call: LayerCall, b: Builder, x: Value, kernel_array: An
     for axis, stride in enumerate(spec.strides):
         if stride == 1:
             continue
-        # [.., n, ..] -> [.., n, 1, ..] -> pad to [.., n, s, ..] -> [.., n*s, ..] -> drop the
-        # s-1 trailing zeros
-        before = current[:axis]
-        after = current[axis + 1:]
-        x = b.reshape(x, [-1, *before, current[axis], 1, *after, channels], "dilate/Reshape")
-        pads = [(0, 0)] * (len(before) + 2) + [(0, stride - 1)] + [(0, 0)] * (len(after) + 1)
-        x = b.pad(x, pads, "dilate/Pad")
-        x = b.reshape(x, [-1, *before, current[axis] * stride, *after, channels], "dilate/Reshape_1")
+        # Zeros between samples along one axis, with rank-3/4 views only (webgl-safe):
+        # [A, n, 1, B] -> pad to [A, n, s, B] -> [A, n*s, B] -> keep the first (n-1)*s+1.
+        after = int(np.prod(current[axis + 1:])) * int(channels)  # type: ignore[arg-type]
+        x = b.reshape(x, [-1, current[axis], 1, after], "dilate/Reshape")
+        x = b.pad(x, [(0, 0), (0, 0), (0, stride - 1), (0, 0)], "dilate/Pad")
         length = (current[axis] - 1) * stride + 1
-        x = b.slice(x, [0] * (rank + 2), [-1, *before, length, *after, -1], "dilate/Slice")
+        x = b.reshape(x, [-1, current[axis] * stride, after], "dilate/Reshape_1")
+        x = b.slice(x, [0, 0, 0], [-1, length, -1], "dilate/Slice")
         current[axis] = length
+    x = b.reshape(x, [-1, *current, channels], "dilate/Reshape_2")
     pads = [(0, 0)]
     crops = []
     for n_in, n_out, k, s in zip(spatial, out_spatial, spec.kernel_size, spec.strides):
