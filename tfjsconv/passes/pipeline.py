@@ -16,6 +16,7 @@ from ..options import ConvertOptions
 from . import (  # noqa: F401  (each module registers its pass)
     eliminate_common_subexpressions,
     eliminate_dead_code,
+    fold_affine,
     fold_batch_norm,
     fold_constants,
     fuse_conv_bias_activation,
@@ -44,6 +45,7 @@ DEFAULT_PASSES = (
     "fold_constants",
     "eliminate_common_subexpressions",
     "fold_batch_norm",
+    "fold_affine",
     "fuse_prelu",
     "hoist_bias_add",
     "fuse_conv_bias_activation",
