@@ -1,20 +1,29 @@
-"""Einsum -> Transpose / Reshape / BatchMatMulV2 when the equation is a plain contraction.
+"""Einsum -> MatMul / BatchMatMulV2 + Transpose + Reshape (+ Sum), for every equation without an
+ellipsis or a repeated label.
 
-TF.js runs ``Einsum`` on the cpu and webgl backends only (the wasm backend has no kernel), and its
-einsum is a broadcast-multiply-and-sum.  A two-operand equation whose labels each appear once per
-operand, and that sums only labels shared by both operands, is exactly a batched matrix product::
+TF.js runs ``Einsum`` on cpu and webgl only (the wasm backend has no kernel at all) and its kernel is
+a broadcast-multiply-and-sum, so the rewrite is done always.  Any such equation is a batched matrix
+product once labels are grouped::
 
-    A[batch, a_free, contracted] @ B[batch, contracted, b_free] -> out[batch, a_free, b_free]
+    batch      in both operands and the output       -> leading batch dims of BatchMatMulV2
+    a_free     in the first operand and the output   -> rows      (merged into one dim)
+    contracted in both operands, not in the output   -> inner dim (merged into one dim)
+    b_free     in the second operand and the output  -> columns   (merged into one dim)
 
-so it is rewritten as: transpose each operand into that label order, reshape to rank 3
-``[prod(batch), prod(free), prod(contracted)]``, ``BatchMatMulV2``, reshape back to the labels'
-sizes and transpose into the output order.  A one-operand pure permutation becomes a Transpose.
-Everything else (ellipsis, repeated labels, labels summed inside one operand, more than one
-unknown dimension) stays an Einsum.
+and a label that only one operand has and the output lacks is summed out of that operand first.
+Each operand is transposed into its group order and reshaped when a group has several labels (or
+none: a size-1 dim is inserted); ``adj_x`` / ``adj_y`` and the order inside each group are chosen
+to need as few Transpose/Reshape nodes as possible.  When there are no batch labels, the first
+operand's leading free labels may stay separate dims that a rank-2 second operand broadcasts over
+(``x[B,T,D] @ W[D,N*H]``, Keras' EinsumDense).  The product is reshaped back to one dim per label
+and transposed into the output order.  Reshape targets with more than one unknown size are computed
+at run time from the operands' Shape.  Rank-2 products use MatMul, so a bias can fuse into it.
 """
 
 from __future__ import annotations
 
+import itertools
+from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
@@ -22,126 +31,240 @@ import numpy as np
 from ..ir.attrs import attr_text
 from ..ir.graph import Graph, Node, Value
 from ..ir.types import DType, Shape
-from .base import Editor, RewritePass, add, add_const, register_pass
+from .base import Editor, RewritePass, add, add_const, register_pass, take_name
+
+Sizes = dict[str, Optional[int]]
 
 
-def parse_equation(equation: str) -> Optional[tuple[list[str], str]]:
-    """(operand label strings, output labels) of an explicit equation, or None if unsupported."""
-    if "->" not in equation or "." in equation:
+def parse_equation(equation: str, operands: int) -> Optional[tuple[list[str], str]]:
+    """(operand label strings, output labels), or None (ellipsis, repeated label, bad syntax)."""
+    text = equation.replace(" ", "")
+    if "." in text:
         return None
-    lhs, out = equation.replace(" ", "").split("->")
-    operands = lhs.split(",")
-    for labels in (*operands, out):
-        if len(set(labels)) != len(labels) or not labels.isalpha() and labels:
+    lhs, arrow, out = text.partition("->")
+    inputs = lhs.split(",")
+    if not arrow:  # implicit output: the labels seen once, in alphabetical order
+        counts = {c: lhs.count(c) for c in lhs if c != ","}
+        out = "".join(sorted(c for c, n in counts.items() if n == 1))
+    if len(inputs) != operands:
+        return None
+    for labels in (*inputs, out):
+        if len(set(labels)) != len(labels) or any(not c.isalpha() for c in labels):
             return None
-    return operands, out
-
-
-def _dims(value: Value, rank: int) -> Optional[list[Optional[int]]]:
-    shape = value.shape
-    if shape is None or shape.dims is None or len(shape.dims) != rank:
+    if set(out) - set("".join(inputs)):
         return None
-    return list(shape.dims)
+    return inputs, out
 
 
-def contraction_plan(a: str, b: str, out: str) -> Optional[tuple[str, str, str, str]]:
-    """(batch, a_free, contracted, b_free) labels, or None when this is not a plain contraction."""
-    if set(out) - set(a) - set(b):
-        return None
-    if (set(a) - set(b) - set(out)) or (set(b) - set(a) - set(out)):
-        return None  # a label summed inside one operand
-    batch = "".join(c for c in out if c in a and c in b)
-    a_free = "".join(c for c in out if c in a and c not in b)
-    b_free = "".join(c for c in out if c in b and c not in a)
-    contracted = "".join(c for c in a if c in b and c not in out)
-    return batch, a_free, contracted, b_free
+@dataclass(frozen=True)
+class Operand:
+    """How one operand enters the product: label order after the transpose, then its dims as
+    groups of labels (one group per dim; "" is an inserted size-1 dim)."""
+
+    order: str
+    groups: tuple[str, ...]
+
+    def needs_reshape(self) -> bool:
+        return any(len(g) != 1 for g in self.groups)
 
 
-def _size(labels: str, sizes: dict[str, Optional[int]]) -> int:
-    """Product of the label sizes; -1 when one is unknown (the caller allows at most one)."""
-    total = 1
-    for c in labels:
-        size = sizes[c]
-        if size is None:
-            return -1
-        total *= size
-    return total
+@dataclass(frozen=True)
+class Plan:
+    lhs: Operand
+    rhs: Operand
+    adj_x: bool
+    adj_y: bool
+    product: tuple[str, ...]  # label groups of the product's dims
+
+    def cost(self, a: str, b: str, out: str, sizes: Sizes) -> int:
+        """Nodes added (a run-time reshape target counts 3 more)."""
+        cost = int(self.lhs.order != a) + int(self.rhs.order != b)
+        for groups in (self.lhs.groups, self.rhs.groups):
+            if any(len(g) != 1 for g in groups):
+                cost += 1 + 3 * int(_unknown(groups, sizes) > 1)
+        natural = "".join(self.product)
+        if any(len(g) != 1 for g in self.product):
+            cost += 1 + 3 * int(_unknown(tuple(natural), sizes) > 1)
+        return cost + int(natural != out)
+
+
+def _product(labels: str, sizes: Sizes) -> int:
+    return int(np.prod([sizes[c] for c in labels], dtype=np.int64))
+
+
+def _unknown(groups: tuple[str, ...], sizes: Sizes) -> int:
+    return sum(1 for g in groups if any(sizes.get(c) is None for c in g))
+
+
+def plans(a: str, b: str, out: str) -> list[Plan]:
+    """Every grouping of a two-operand contraction (no label summed inside one operand)."""
+    batch_set = set(a) & set(b) & set(out)
+    contracted_set = (set(a) & set(b)) - set(out)
+    a_free_set, b_free_set = set(a) - set(b), set(b) - set(a)
+
+    def orders(labels: set[str], *sources: str) -> set[str]:
+        return {"".join(c for c in src if c in labels) for src in sources}
+
+    found = []
+    for batch, k, af, bf in itertools.product(orders(batch_set, a, b, out), orders(contracted_set, a, b),
+                                              orders(a_free_set, a, out), orders(b_free_set, b, out)):
+        lead_options = [("", af)]
+        if not batch and len(af) > 1 and len(b) == len(k) + len(bf):
+            lead_options.append((af[:-1], af[-1]))  # leading rows broadcast over a rank-2 rhs
+        for lead, rows in lead_options:
+            for adj_x, adj_y in itertools.product((False, True), repeat=2):
+                inner_a = (k, rows) if adj_x else (rows, k)
+                inner_b = (bf, k) if adj_y else (k, bf)
+                lhs = Operand(batch + lead + "".join(inner_a), tuple(batch) + tuple(lead) + inner_a)
+                rhs = Operand(batch + "".join(inner_b), tuple(batch) + inner_b)
+                found.append(Plan(lhs, rhs, adj_x, adj_y, tuple(batch) + tuple(lead) + (rows, bf)))
+    return found
 
 
 class _Builder:
-    def __init__(self, graph: Graph, name: str, dtype: DType) -> None:
+    """Adds the nodes of one rewrite, named under the Einsum's name."""
+
+    def __init__(self, graph: Graph, name: str, dtype: DType, sources: list[tuple[Value, str]],
+                 sizes: Sizes) -> None:
         self.graph, self.name, self.dtype = graph, name, dtype
+        self.sources, self.sizes = sources, sizes
+        self._shapes: dict[int, Value] = {}
+        self.created: set[int] = set()  # ids of the nodes this rewrite added
+
+    def const(self, array: np.ndarray, suffix: str) -> Value:
+        return add_const(self.graph, array, f"{self.name}/{suffix}", DType.from_numpy(array.dtype))
+
+    def node(self, op: str, inputs: list[Value], attrs: dict, suffix: str) -> Value:
+        value = add(self.graph, op, inputs, attrs, name=self.graph.unique_name(f"{self.name}/{suffix}"))
+        self.created.add(id(value.producer))
+        return value
 
     def transpose(self, value: Value, src: str, dst: str) -> Value:
         if src == dst:
             return value
-        perm = add_const(self.graph, np.array([src.index(c) for c in dst], np.int32), f"{self.name}/perm",
-                         DType.INT32)
-        return add(self.graph, "Transpose", [value, perm], {"T": self.dtype, "Tperm": DType.INT32},
-                   name=f"{self.name}/transpose")
+        perm = self.const(np.array([src.index(c) for c in dst], np.int32), "perm")
+        return self.node("Transpose", [value, perm], {"T": self.dtype, "Tperm": DType.INT32}, "transpose")
 
-    def shape(self, dims: list[int]) -> Value:
-        return add_const(self.graph, np.array(dims, np.int32), f"{self.name}/shape", DType.INT32)
+    def sum_out(self, value: Value, labels: str, keep: str) -> tuple[Value, str]:
+        axes = [i for i, c in enumerate(labels) if c not in keep]
+        if not axes:
+            return value, labels
+        idx = self.const(np.array(axes, np.int32), "sum_axes")
+        summed = self.node("Sum", [value, idx], {"T": self.dtype, "Tidx": DType.INT32, "keep_dims": False},
+                           "sum")
+        return summed, "".join(c for c in labels if c in keep)
 
-    def reshape(self, value: Value, dims: list[int]) -> Value:
-        return add(self.graph, "Reshape", [value, self.shape(dims)], {"T": self.dtype, "Tshape": DType.INT32},
-                   name=f"{self.name}/reshape")
+    def _dim_source(self, label: str) -> tuple[Value, int]:
+        for value, labels in self.sources:
+            if label in labels:
+                return value, labels.index(label)
+        raise AssertionError(label)
+
+    def _shape_of(self, value: Value) -> Value:
+        if id(value) not in self._shapes:
+            self._shapes[id(value)] = self.node("Shape", [value], {"T": self.dtype, "out_type": DType.INT32},
+                                                "shape_of")
+        return self._shapes[id(value)]
+
+    def target(self, groups: tuple[str, ...]) -> Value:
+        """The Reshape target: one dim per group (the product of its labels' sizes)."""
+        sizes = self.sizes
+        if _unknown(groups, sizes) <= 1:
+            dims = [-1 if any(sizes[c] is None for c in g) else _product(g, sizes) for g in groups]
+            return self.const(np.array(dims, np.int32), "shape")
+        pieces = []  # more than one unknown size: computed from the operands' shapes at run time
+        for group in groups:
+            if all(sizes[c] is not None for c in group):
+                pieces.append(self.const(np.array([_product(group, sizes)], np.int32), "dim"))
+                continue
+            dims = []
+            for c in group:
+                value, axis = self._dim_source(c)
+                index = self.const(np.array([axis], np.int32), "axis")
+                zero = self.const(np.array(0, np.int32), "zero")
+                dims.append(self.node("GatherV2", [self._shape_of(value), index, zero],
+                                      {"Tparams": DType.INT32, "Tindices": DType.INT32, "Taxis": DType.INT32,
+                                       "batch_dims": 0}, "dim"))
+            piece = dims[0]
+            for other in dims[1:]:
+                piece = self.node("Mul", [piece, other], {"T": DType.INT32}, "dim_product")
+            pieces.append(piece)
+        axis = self.const(np.array(0, np.int32), "concat_axis")
+        attrs = {"T": DType.INT32, "N": len(pieces), "Tidx": DType.INT32}
+        return self.node("ConcatV2", [*pieces, axis], attrs, "target")
+
+    def reshape(self, value: Value, groups: tuple[str, ...]) -> Value:
+        return self.node("Reshape", [value, self.target(groups)], {"T": self.dtype, "Tshape": DType.INT32},
+                         "reshape")
 
 
-def _typed(value: Value, dtype: DType, dims: list[Optional[int]]) -> Value:
-    value.dtype = dtype
-    value.shape = Shape.of(tuple(dims))
-    return value
+def _sizes(node: Node, operands: list[str]) -> Optional[Sizes]:
+    sizes: Sizes = {}
+    for value, labels in zip(node.inputs, operands):
+        dims = value.shape.dims if value.shape is not None else None
+        if dims is not None and len(dims) != len(labels):
+            return None
+        for i, c in enumerate(labels):
+            d = None if dims is None else dims[i]
+            known = sizes.get(c)
+            if d is not None and known is not None and d != known:
+                return None  # a size-1 label broadcast against a larger one: no exact grouping
+            sizes[c] = d if d is not None else known
+    return sizes
+
+
+def _finish(ed: Editor, node: Node, b: _Builder, value: Value, labels: str, out: str) -> None:
+    """Transposes ``value`` (one dim per label) into ``out`` order and replaces the Einsum."""
+    graph = ed.graph
+    if labels != out:
+        perm = b.const(np.array([labels.index(c) for c in out], np.int32), "perm")
+        result = ed.replace_with(node, "Transpose", [value, perm], {"T": b.dtype, "Tperm": DType.INT32})
+    elif id(value.producer) not in b.created:  # "ij->ij": nothing was built
+        result = ed.replace_with(node, "Identity", [value], {"T": b.dtype})
+    else:  # the last node built takes the Einsum's name
+        name = take_name(graph, node)
+        ed.replace(node, [value], keep_controls=True)
+        graph.rename(value.producer, name)
+        result = value
+    result.dtype = b.dtype
+    result.shape = Shape.of(tuple(b.sizes[c] for c in out))
 
 
 def rewrite_einsum(ed: Editor, node: Node) -> bool:
-    graph = ed.graph
-    equation = node.attrs.get("equation", b"")
-    parsed = parse_equation(attr_text(equation))
-    if parsed is None or len(parsed[0]) != len(node.inputs) or len(node.inputs) not in (1, 2):
+    parsed = parse_equation(attr_text(node.attrs.get("equation", b"")), len(node.inputs))
+    if parsed is None or len(node.inputs) not in (1, 2):
         return False
     operands, out = parsed
-    dtype = node.attrs.get("T", DType.FLOAT)
-    if len(operands) == 1:
-        if sorted(operands[0]) != sorted(out):
-            return False
-        perm = add_const(graph, np.array([operands[0].index(c) for c in out], np.int32),
-                         f"{node.name}/perm", DType.INT32)
-        ed.replace_with(node, "Transpose", [node.inputs[0], perm], {"T": dtype, "Tperm": DType.INT32})
-        return True
-    a_labels, b_labels = operands
-    plan = contraction_plan(a_labels, b_labels, out)
-    a_dims, b_dims = _dims(node.inputs[0], len(a_labels)), _dims(node.inputs[1], len(b_labels))
-    if plan is None or a_dims is None or b_dims is None:
+    sizes = _sizes(node, operands)
+    if sizes is None:
         return False
-    sizes: dict[str, Optional[int]] = {}
-    for labels, dims in ((a_labels, a_dims), (b_labels, b_dims)):
-        for c, d in zip(labels, dims):
-            known = sizes.get(c)
-            if d is not None and known is not None and d != known:
-                return False  # broadcasting a size-1 label: leave it to Einsum
-            sizes[c] = d if d is not None else known
-    if sum(1 for s in sizes.values() if s is None) > 1:
-        return False  # several unknown sizes cannot all be -1 in one reshape
-    batch, a_free, contracted, b_free = plan
-    builder = _Builder(graph, node.name, dtype)
-    lhs = builder.transpose(node.inputs[0], a_labels, batch + a_free + contracted)
-    rhs = builder.transpose(node.inputs[1], b_labels, batch + contracted + b_free)
-    lhs = builder.reshape(lhs, [_size(batch, sizes), _size(a_free, sizes), _size(contracted, sizes)])
-    rhs = builder.reshape(rhs, [_size(batch, sizes), _size(contracted, sizes), _size(b_free, sizes)])
-    product = add(graph, "BatchMatMulV2", [lhs, rhs], {"T": dtype, "adj_x": False, "adj_y": False},
-                  name=f"{builder.name}/matmul")
-    natural = batch + a_free + b_free
-    unflat = [-1 if sizes[c] is None else int(sizes[c]) for c in natural]  # type: ignore[arg-type]
-    if natural == out:
-        shape = builder.shape(unflat)
-        result = ed.replace_with(node, "Reshape", [product, shape], {"T": dtype, "Tshape": DType.INT32})
+    dtype = node.attrs.get("T", DType.FLOAT)
+    values = list(node.inputs)
+    b = _Builder(ed.graph, node.name, dtype, list(zip(values, operands)), sizes)
+    if len(operands) == 1:
+        value, labels = b.sum_out(values[0], operands[0], out)
+        _finish(ed, node, b, value, labels, out)
+        return True
+    (a, bl) = operands
+    lhs, a = b.sum_out(values[0], a, set(bl) | set(out))
+    rhs, bl = b.sum_out(values[1], bl, set(a) | set(out))
+    plan = min(plans(a, bl, out), key=lambda p: p.cost(a, bl, out, sizes))
+    operand_values = []
+    for value, labels, spec in ((lhs, a, plan.lhs), (rhs, bl, plan.rhs)):
+        value = b.transpose(value, labels, spec.order)
+        if spec.needs_reshape():
+            value = b.reshape(value, spec.groups)
+        operand_values.append(value)
+    if len(plan.lhs.groups) == 2 and len(plan.rhs.groups) == 2:
+        product = b.node("MatMul", operand_values, {"T": dtype, "transpose_a": plan.adj_x,
+                                                    "transpose_b": plan.adj_y}, "matmul")
     else:
-        shaped = builder.reshape(product, unflat)
-        perm = add_const(graph, np.array([natural.index(c) for c in out], np.int32), f"{builder.name}/perm",
-                         DType.INT32)
-        result = ed.replace_with(node, "Transpose", [shaped, perm], {"T": dtype, "Tperm": DType.INT32})
-    _typed(result, dtype, [sizes[c] for c in out])
+        product = b.node("BatchMatMulV2", operand_values, {"T": dtype, "adj_x": plan.adj_x,
+                                                           "adj_y": plan.adj_y}, "matmul")
+    natural = "".join(plan.product)
+    if any(len(g) != 1 for g in plan.product):
+        product = b.reshape(product, tuple(natural))
+    _finish(ed, node, b, product, natural, out)
     return True
 
 

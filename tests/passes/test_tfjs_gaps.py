@@ -1,4 +1,4 @@
-"""rewrite_einsum and rewrite_tfjs_gaps: the structure TF.js gets and numbers equal to TensorFlow's
+"""rewrite_tfjs_gaps: the structure TF.js gets and numbers equal to TensorFlow's
 semantics (the numpy oracle), plus clear refusals where no exact rewrite exists."""
 
 from __future__ import annotations
@@ -15,65 +15,10 @@ from tfjsconv.ir.interpret import interpret
 from tfjsconv.ir.types import DType, Shape
 from tfjsconv.ir.verify import verify
 from tfjsconv.passes.base import PassContext
-from tfjsconv.passes.rewrite_einsum import RewriteEinsum, contraction_plan, parse_equation
 from tfjsconv.passes.rewrite_tfjs_gaps import RewriteTfjsGaps, band_mask
 
 F = DType.FLOAT
 RNG = np.random.default_rng(5)
-
-
-def _einsum_graph(equation: str, shapes: list[list[Optional[int]]], out_shape: list[Optional[int]]) -> Graph:
-    g = Graph()
-    inputs = [placeholder(g, f"in{i}", F, shape) for i, shape in enumerate(shapes)]
-    y = op(g, "Einsum", inputs, {"T": F, "N": len(inputs), "equation": equation.encode()}, name="einsum")
-    y.shape = Shape.of(tuple(out_shape))
-    output(g, "y", y)
-    return g
-
-
-@pytest.mark.parametrize("equation, shapes, concrete", [
-    ("ij,jk->ik", [[4, 5], [5, 3]], [[4, 5], [5, 3]]),
-    ("ij,j->i", [[4, 5], [5]], [[4, 5], [5]]),
-    ("bij,bkj->bik", [[2, 3, 5], [2, 4, 5]], [[2, 3, 5], [2, 4, 5]]),
-    ("bij,bjk->ik", [[2, 3, 4], [2, 4, 5]], [[2, 3, 4], [2, 4, 5]]),  # batch label summed too
-    ("BTNH,BSNH->BNTS", [[None, 4, 2, 3], [None, 5, 2, 3]], [[3, 4, 2, 3], [3, 5, 2, 3]]),  # Keras MHA
-    ("BNTS,BSNH->BTNH", [[None, 2, 4, 5], [None, 5, 2, 3]], [[2, 2, 4, 5], [2, 5, 2, 3]]),
-    ("abc,cd->abd", [[None, 3, 4], [4, 6]], [[5, 3, 4], [4, 6]]),  # EinsumDense
-    ("abc,cde->abde", [[2, 3, 4], [4, 2, 3]], [[2, 3, 4], [4, 2, 3]]),
-    ("i,j->ij", [[3], [4]], [[3], [4]]),  # outer product: empty contraction
-    ("bij->bji", [[2, 3, 4]], [[2, 3, 4]]),
-])
-def test_einsum_contractions_become_batch_matmul(equation: str, shapes: list, concrete: list) -> None:
-    feeds = {f"in{i}": RNG.standard_normal(s).astype(np.float32) for i, s in enumerate(concrete)}
-    want = np.einsum(equation, *feeds.values())
-    dynamic = any(d is None for d in shapes[0])
-    out_shape = [None if dynamic and i == 0 else n for i, n in enumerate(want.shape)]
-    g = _einsum_graph(equation, shapes, out_shape)
-    assert RewriteEinsum().run(g, PassContext())
-    verify(g)
-    assert "Einsum" not in g.op_histogram()
-    assert set(g.op_histogram()) <= {"Placeholder", "Const", "Transpose", "Reshape", "BatchMatMulV2"}
-    np.testing.assert_allclose(interpret(g, feeds)["y"], want, rtol=1e-5, atol=1e-5)
-
-
-@pytest.mark.parametrize("equation, shapes", [
-    ("ii->i", [[3, 3]]),  # diagonal: repeated label
-    ("...ij,...jk->...ik", [[2, 3, 4], [2, 4, 5]]),  # ellipsis
-    ("ij,jk->k", [[3, 4], [4, 5]]),  # i summed inside one operand only
-    ("ij,jk->ik", [[None, 4], [4, None]]),  # two unknown sizes
-    ("bij,bjk->bik", [[1, 3, 4], [2, 4, 5]]),  # broadcast batch label
-])
-def test_other_equations_stay_einsum(equation: str, shapes: list) -> None:
-    g = _einsum_graph(equation, shapes, [None])
-    assert not RewriteEinsum().run(g, PassContext())
-    assert g.op_histogram().get("Einsum") == 1
-
-
-def test_equation_parsing() -> None:
-    assert parse_equation("ab,bc->ac") == (["ab", "bc"], "ac")
-    assert parse_equation("ab,bc") is None  # implicit output
-    assert contraction_plan("bij", "bjk", "bik") == ("b", "i", "j", "k")
-    assert contraction_plan("ij", "jk", "k") is None
 
 
 def test_bias_add_nchw_adds_per_channel() -> None:
