@@ -172,9 +172,11 @@ def test_fused_matmul_runs_in_tfjs(tmp_path: Path, tfjs: Any) -> None:
     x = RNG.standard_normal((5, 4)).astype(np.float32)
     expected = interpret(g, {"features": x})["scores"]
     optimize(g, ConvertOptions(), checks=True)
-    assert g.op_histogram() == {"Const": 2, "Identity": 1, "Placeholder": 1, "_FusedMatMul": 1}
+    # The output Identity is gone: the fused node took its name (the output's tensor name).
+    assert g.op_histogram() == {"Const": 2, "Placeholder": 1, "_FusedMatMul": 1}
     out, model = _write(g, tmp_path)
-    fused = _node(model, "dense/Relu")
+    assert model["signature"]["outputs"]["scores"]["name"] == "Identity:0"
+    fused = _node(model, "Identity")
     assert fused["input"] == ["x", "dense/kernel", "dense/bias"]
     assert fused["attr"]["fused_ops"] == {"list": {"s": ["Qmlhc0FkZA==", "UmVsdQ=="]}}
     assert fused["attr"]["num_args"] == {"i": "1"}

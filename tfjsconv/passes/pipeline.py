@@ -19,6 +19,7 @@ from . import (  # noqa: F401  (each module registers its pass)
     fold_affine,
     fold_batch_norm,
     fold_constants,
+    fold_output_identity,
     fuse_conv_bias_activation,
     fuse_matmul_bias_activation,
     fuse_prelu,
@@ -29,6 +30,8 @@ from . import (  # noqa: F401  (each module registers its pass)
     rewrite_equivalents,
     rewrite_erfc,
     rewrite_tfjs_gaps,
+    simplify_arithmetic,
+    simplify_shapes,
     strip_debug_ops,
 )
 from .base import PassContext, PassManager, get_pass
@@ -37,6 +40,7 @@ DEFAULT_PASSES = (
     "eliminate_dead_code",
     "strip_debug_ops",
     "remove_identity",
+    "fold_output_identity",
     "remove_noop_ops",
     "rewrite_erfc",
     "rewrite_equivalents",
@@ -44,6 +48,8 @@ DEFAULT_PASSES = (
     "rewrite_einsum",
     "fold_constants",
     "eliminate_common_subexpressions",
+    "simplify_arithmetic",
+    "simplify_shapes",
     "fold_batch_norm",
     "fold_affine",
     "fuse_prelu",
