@@ -21,9 +21,9 @@ from typing import Optional
 
 import numpy as np
 
+from ..ir.attrs import attr_text
 from ..ir.graph import Graph, Node, Value
 from ..ir.types import DType
-from ..ops.kernels.registry import text
 from .base import Editor, RewritePass, add, add_const, const_of, register_pass
 from .fusion_util import sole_use
 
@@ -50,7 +50,7 @@ def _out_rank(node: Node, kernel: np.ndarray) -> int:
 def _kernel_axes(node: Node, kernel: np.ndarray) -> Optional[tuple[int, ...]]:
     """The kernel axes that make up the output channel (several for a depthwise multiplier)."""
     if node.op in _CONVS:
-        if text(node.attrs.get("data_format", b"NHWC")) != "NHWC" or kernel.ndim != 4:
+        if attr_text(node.attrs.get("data_format", b"NHWC")) != "NHWC" or kernel.ndim != 4:
             return None
         return (2, 3) if "Depthwise" in node.op else (3,)
     if kernel.ndim < 2:
@@ -94,7 +94,7 @@ class _Affine:
             return False
         op = node.op
         if op == "BiasAdd":
-            if position != 0 or text(node.attrs.get("data_format", b"NHWC")) != "NHWC":
+            if position != 0 or attr_text(node.attrs.get("data_format", b"NHWC")) != "NHWC":
                 return False
             self.offset = self.offset + c
         elif op in ("Add", "AddV2"):
@@ -121,7 +121,7 @@ def _scaled_kernel(kernel: np.ndarray, axes: tuple[int, ...], scale: np.ndarray)
 
 
 def _fused_bias_only(node: Node) -> bool:
-    ops = [text(o) for o in node.attrs.get("fused_ops", [])]
+    ops = [attr_text(o) for o in node.attrs.get("fused_ops", [])]
     return ops == ["BiasAdd"] and len(node.inputs) == 3
 
 

@@ -19,9 +19,9 @@ from typing import Optional
 
 import numpy as np
 
+from ..ir.attrs import attr_text
 from ..ir.graph import Node, Value
 from ..ir.types import DType
-from ..ops.kernels.registry import text
 from ..registry import Registry
 from .base import Editor, Rule, RuleTablePass, add, add_const, const_of, register_pass
 from .fusion_util import sole_use
@@ -61,7 +61,7 @@ def as_step(node: Node) -> Optional[Step]:
     if node.op == "RealDiv" and position == 0 and is_float and np.all(c != 0):
         return Step(node, var, "mul", 1.0 / c.astype(np.float64))
     if node.op == "BiasAdd" and position == 0 and c.ndim == 1 \
-            and text(node.attrs.get("data_format", b"NHWC")) == "NHWC":
+            and attr_text(node.attrs.get("data_format", b"NHWC")) == "NHWC":
         return Step(node, var, "add", c)
     return None
 

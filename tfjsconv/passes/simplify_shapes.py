@@ -17,9 +17,9 @@ from typing import Optional
 
 import numpy as np
 
+from ..ir.attrs import attr_text
 from ..ir.graph import Node, Value
 from ..ir.types import DType
-from ..ops.kernels.registry import text
 from ..registry import Registry
 from .base import Editor, Rule, RuleTablePass, add_const, const_of, register_pass
 from .fusion_util import sole_use
@@ -101,9 +101,9 @@ def _zero_pad(node: Node) -> Optional[np.ndarray]:
 @RULES.register("Conv2D", "_FusedConv2D")
 def pad_into_conv(ed: Editor, node: Node) -> bool:
     pad = node.inputs[0].producer
-    if text(node.attrs.get("data_format", b"NHWC")) != "NHWC" or pad.control_inputs:
+    if attr_text(node.attrs.get("data_format", b"NHWC")) != "NHWC" or pad.control_inputs:
         return False
-    padding = text(node.attrs.get("padding", b""))
+    padding = attr_text(node.attrs.get("padding", b""))
     pads = _zero_pad(pad)
     if pads is None or padding not in ("VALID", "EXPLICIT"):
         return False
