@@ -16,6 +16,7 @@ import numpy as np
 
 from ..ir.graph import ArrayLike, Graph, LazyArray, Value, as_array, read_array
 from ..ir.types import DType, Shape
+from ..ops.traits import BOOL_RESULT
 from .shape_rules import Dims, infer
 
 # Ops whose TF definition types their data inputs with the attr ``T`` (written as TF writes them).
@@ -30,8 +31,6 @@ _TYPED = frozenset({
     "Less", "LessEqual", "Equal", "NotEqual", "SelectV2", "Floor", "Ceil", "Round", "Reciprocal",
     "Prelu", "AddN", "ZerosLike", "OnesLike", "Sign", "Log1p", "Expm1", "GatherV2", "FloorDiv", "FloorMod",
 })
-_BOOL_OUT = frozenset({"Greater", "GreaterEqual", "Less", "LessEqual", "Equal", "NotEqual", "LogicalAnd",
-                       "LogicalOr", "LogicalNot", "IsNan", "All", "Any"})
 
 
 def dims(value: Value) -> Dims:
@@ -124,7 +123,7 @@ class Builder:
         first = inputs[0].dtype if inputs else None
         if op in _TYPED and "T" not in attrs and first is not None:
             attrs["T"] = first
-        out_dtype = dtype or (DType.BOOL if op in _BOOL_OUT else first)
+        out_dtype = dtype or (DType.BOOL if op in BOOL_RESULT else first)
         node = self.graph.add_node(op, inputs, attrs, name=self.name(name or op), num_outputs=num_outputs)
         consts = [_const_value(v) for v in inputs]
         shapes = infer(op, [dims(v) for v in inputs], attrs, consts)
