@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Union
 
+from . import progress
 from .detect import DEFAULT_OUTPUT, detect_format, format_hint, is_url
 from .errors import InputError, OptionsError, OutputError, UnsupportedError
 from .limits import DEFAULT_MAX_TENSOR_BYTES, Limits, applied
 from .options import ConvertOptions
 from .routes import RouteContext, find_route, input_formats, output_formats
 from .writers.output_dir import atomic_output_dir, atomic_output_file
+from .writers.summary import Summary, summarize
 
 _GRAPH_INPUTS = ("tf_saved_model", "tf_hub")
 _FILE_OUTPUTS = ("keras", "keras_keras", "tf_frozen_model")  # one file (.h5, .keras, .pb), not a directory
@@ -30,6 +33,8 @@ class Report:
     output_dir: Path
     files: tuple[tuple[str, int], ...]  # (file name, bytes), model.json first
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    summary: Summary = field(default_factory=Summary)  # nodes or layers, weight bytes, shards
+    seconds: float = 0.0  # wall time of the conversion
 
     @property
     def total_bytes(self) -> int:
@@ -114,6 +119,7 @@ def convert(input_path: Union[str, Path], output_dir: Union[str, Path], **option
     ``options`` are the fields of ``ConvertOptions`` (the official converter's flags, snake_case).
     Nothing is written unless the whole conversion succeeds; the input is only ever read.
     """
+    started = time.perf_counter()
     opts = _options_from(options)
     source = str(input_path)
     detected = opts.input_format is None
@@ -140,8 +146,11 @@ def convert(input_path: Union[str, Path], output_dir: Union[str, Path], **option
             hint = format_hint(source, input_format)
             if hint:
                 ctx.warn(hint)
+        progress.stage("reading")
         _run(route, ctx, source)
         files = _listing(staging)
+        summary = summarize(staging)
     if output_format in _FILE_OUTPUTS:
         files = tuple((out.name, size) for _, size in files)
-    return Report(source, input_format, detected, output_format, out.absolute(), files, tuple(ctx.warnings))
+    return Report(source, input_format, detected, output_format, out.absolute(), files, tuple(ctx.warnings),
+                  summary, time.perf_counter() - started)

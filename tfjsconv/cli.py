@@ -152,52 +152,87 @@ def convert(
                                                    "checked before anything is allocated."),
     strict: bool = typer.Option(False, "--strict/--no-strict", help="Quantization patterns that match "
                                 "no weight are errors instead of warnings."),
+    quiet: bool = typer.Option(False, "--quiet/--no-quiet", "-q", help="Print nothing but warnings and "
+                               "errors (no progress bar, no summary)."),
 ) -> None:
     """Convert INPUT_PATH into a TensorFlow.js model in OUTPUT_PATH."""
+    from . import progress
     from .api import convert as run_conversion
     from .memory import return_freed_memory
 
     return_freed_memory()
-
-    report = run_conversion(
-        input_path,
-        output_path,
-        input_format=input_format,
-        output_format=output_format,
-        signature_name=signature_name,
-        saved_model_tags=saved_model_tags,
-        quantize_float16=_quantize(quantize_float16),
-        quantize_uint8=_quantize(quantize_uint8),
-        quantize_uint16=_quantize(quantize_uint16),
-        quantization_bytes=quantization_bytes,
-        split_weights_by_layer=split_weights_by_layer,
-        skip_op_check=skip_op_check,
-        strip_debug_ops=strip_debug_ops,
-        use_structured_outputs_names=use_structured_outputs_names,
-        weight_shard_size_bytes=weight_shard_size_bytes,
-        output_node_names=output_node_names,
-        control_flow_v2=control_flow_v2,
-        experiments=experiments,
-        metadata=parse_metadata(metadata),
-        max_tensor_bytes=max_tensor_bytes,
-        strict=strict,
-    )
+    reporter = progress.Reporter(sys.stderr) if progress.wanted(_input_bytes(input_path), quiet) else None
+    with progress.reporting(reporter):
+        report = run_conversion(
+            input_path,
+            output_path,
+            input_format=input_format,
+            output_format=output_format,
+            signature_name=signature_name,
+            saved_model_tags=saved_model_tags,
+            quantize_float16=_quantize(quantize_float16),
+            quantize_uint8=_quantize(quantize_uint8),
+            quantize_uint16=_quantize(quantize_uint16),
+            quantization_bytes=quantization_bytes,
+            split_weights_by_layer=split_weights_by_layer,
+            skip_op_check=skip_op_check,
+            strip_debug_ops=strip_debug_ops,
+            use_structured_outputs_names=use_structured_outputs_names,
+            weight_shard_size_bytes=weight_shard_size_bytes,
+            output_node_names=output_node_names,
+            control_flow_v2=control_flow_v2,
+            experiments=experiments,
+            metadata=parse_metadata(metadata),
+            max_tensor_bytes=max_tensor_bytes,
+            strict=strict,
+        )
     if quantization_bytes is not None:
         typer.echo("warning: --quantization_bytes is deprecated; use --quantize_uint8 or --quantize_uint16",
                    err=True)
     for warning in report.warnings:
         typer.echo(f"warning: {warning}", err=True)
+    if not quiet:
+        _print_summary(report)
+
+
+def _input_bytes(path: str) -> Optional[int]:
+    """Size of the input on disk (all files of a directory); None for a URL or when unreadable."""
+    if "://" in path:
+        return None
+    try:
+        root = Path(path)
+        if root.is_file():
+            return root.stat().st_size
+        return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+    except OSError:
+        return None
+
+
+def _summary_line(report: Any) -> str:
+    """format, nodes or layers, weight bytes, shards, time - in one line."""
+    summary = report.summary
+    parts = []
+    if summary.nodes is not None:
+        parts.append(f"{summary.nodes} node{'s' if summary.nodes != 1 else ''}")
+    if summary.layers is not None:
+        parts.append(f"{summary.layers} layer{'s' if summary.layers != 1 else ''}")
+    if report.output_format.startswith("tfjs_"):
+        parts.append(f"{_human(summary.weight_bytes)} of weights in {summary.shards} "
+                     f"shard{'s' if summary.shards != 1 else ''}")
+    else:
+        parts.append(_human(report.total_bytes))
+    return (f"Converted {report.input_format} to {report.output_format} in {report.seconds:.2f} s: "
+            f"{', '.join(parts)} -> {report.output_dir}")
+
+
+def _print_summary(report: Any) -> None:
     if report.format_detected:
         typer.echo(f"Detected input format: {report.input_format}")
-    if not report.output_format.startswith("tfjs_"):
-        typer.echo(f"Wrote {report.output_format} file {report.output_dir} ({_human(report.total_bytes)})")
-        return
-    shards = len(report.files) - 1
-    typer.echo(f"Wrote {report.output_format} to {report.output_dir}: model.json + {shards} weight "
-               f"file{'s' if shards != 1 else ''}, {_human(report.total_bytes)}")
-    loader = "loadLayersModel" if report.output_format == "tfjs_layers_model" else "loadGraphModel"
-    typer.echo(f"Load it in TF.js with: await tf.{loader}('<where you serve {Path(report.output_dir).name}>"
-               "/model.json')")
+    if report.output_format.startswith("tfjs_"):
+        loader = "loadLayersModel" if report.output_format == "tfjs_layers_model" else "loadGraphModel"
+        typer.echo(f"Load it in TF.js with: await tf.{loader}('<where you serve "
+                   f"{Path(report.output_dir).name}>/model.json')")
+    typer.echo(_summary_line(report))
 
 
 def main(argv: Optional[list[str]] = None) -> None:

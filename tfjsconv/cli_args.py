@@ -23,6 +23,7 @@ BOOL_FLAGS = (
     "control_flow_v2",
     "experiments",
     "strict",
+    "quiet",
 )
 QUANTIZE_FLAGS = ("quantize_float16", "quantize_uint8", "quantize_uint16")
 VALUE_FLAGS = (

@@ -11,6 +11,7 @@ keep the sources alive without saving anything.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Callable, Optional
 
 import numpy as np
@@ -48,3 +49,8 @@ def cast(value: ArrayLike, dtype: np.dtype) -> ArrayLike:
     if isinstance(value, LazyArray):
         return LazyArray(dtype, value.shape, lambda: read_array(value).astype(dtype))
     return value.astype(dtype)
+
+
+def output_of(compute: Callable[..., Sequence[np.ndarray]], index: int) -> Callable[..., np.ndarray]:
+    """A ``compute`` for ``derive`` that takes output ``index`` of a multi-output kernel."""
+    return lambda *arrays: compute(*arrays)[index]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Optional
 
+from .. import progress
 from ..ir.graph import Graph
 from ..ir.verify import verify
 from ..options import ConvertOptions
@@ -63,6 +64,7 @@ DEFAULT_PASSES = (
 def optimize(graph: Graph, options: ConvertOptions, *, warnings: Optional[list[str]] = None,
              checks: bool = False, passes: tuple[str, ...] = DEFAULT_PASSES) -> Graph:
     """Runs ``passes`` to a fixed point; user-facing notes are appended to ``warnings``."""
+    progress.stage("optimizing")
     ctx = PassContext(options=options, checks=checks)
     manager = PassManager([get_pass(name) for name in passes], verify=verify)
     manager.run(graph, ctx)

@@ -23,7 +23,6 @@ import numpy as np
 WINDOW = 16 << 20
 _READ_BELOW = 256 << 10  # bytes: smaller tensors are read into memory rather than mapped
 
-FileLike = Union[int, "os.PathLike[str]", str]
 
 
 def release(data: mmap.mmap, start: int, stop: int) -> None:
@@ -41,6 +40,26 @@ def scan_windows(data: mmap.mmap, start: int, stop: int, overlap: int = 0) -> It
         end = min(stop, window + WINDOW + overlap)
         yield window, end
         release(data, window, end)
+
+
+_SOURCES: list[str] = []
+
+
+def register_source(path: Union[str, os.PathLike]) -> int:
+    """A small number standing for ``path`` in markers (``wire.marker``) of tensors left in the file."""
+    _SOURCES.append(os.fspath(path))
+    return len(_SOURCES) - 1
+
+
+def source_path(source: int) -> str:
+    return _SOURCES[source]
+
+
+def map_file_array(path: Union[str, os.PathLike], offset: int, dtype: np.dtype,
+                   shape: tuple[int, ...]) -> np.ndarray:
+    """``map_array`` of a file by path (the mapping outlives the file handle)."""
+    with open(path, "rb") as handle:
+        return map_array(handle.fileno(), offset, dtype, shape)
 
 
 def map_array(fd: int, offset: int, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:

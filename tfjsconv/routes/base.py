@@ -51,19 +51,27 @@ def register_route(input_format: str, output_format: str) -> Callable[[Route], R
     return ROUTES.register((input_format, output_format))
 
 
-# The modules that register the routes from each input format.  A conversion imports only these (and
-# what they need), so converting a SavedModel never loads h5py, nor an .h5 file protobuf; a pair not
-# found there falls back to importing every module above.
-_MODULES_BY_INPUT: dict[str, tuple[str, ...]] = {
-    "keras": ("tfjsconv.routes.keras_to_layers",),
-    "keras_keras": ("tfjsconv.routes.keras_to_layers",),
-    "keras_saved_model": ("tfjsconv.routes.keras_saved_model_to_layers",),
-    "tf_saved_model": ("tfjsconv.routes.tf_to_graph",),
-    "tf_frozen_model": ("tfjsconv.routes.tf_to_graph",),
-    "tf_hub": ("tfjsconv.routes.tf_to_graph",),
-    "onnx": ("tfjsconv.routes.onnx_to_graph",),
-    "tfjs_layers_model": ("tfjsconv.routes.tfjs_layers_routes",),
-    "tfjs_graph_model": ("tfjsconv.routes.tfjs_graph_to_tf",),
+# Every route, by (input format, output format), and the module that registers it.  With this table
+# the CLI lists and checks format names, and a conversion imports only its own route's module (so
+# converting a SavedModel never loads h5py, nor an .h5 file protobuf), without importing any route.
+# tests/routes/test_route_table.py checks it against what the modules register.
+ROUTE_TABLE: dict[tuple[str, str], str] = {
+    ("keras", "tfjs_graph_model"): "tfjsconv.routes.keras_to_graph",
+    ("keras", "tfjs_layers_model"): "tfjsconv.routes.keras_to_layers",
+    ("keras_keras", "tfjs_graph_model"): "tfjsconv.routes.keras_to_graph",
+    ("keras_keras", "tfjs_layers_model"): "tfjsconv.routes.keras_to_layers",
+    ("keras_saved_model", "tfjs_graph_model"): "tfjsconv.routes.keras_to_graph",
+    ("keras_saved_model", "tfjs_layers_model"): "tfjsconv.routes.keras_saved_model_to_layers",
+    ("onnx", "tfjs_graph_model"): "tfjsconv.routes.onnx_to_graph",
+    ("tf_frozen_model", "tfjs_graph_model"): "tfjsconv.routes.tf_to_graph",
+    ("tf_hub", "tfjs_graph_model"): "tfjsconv.routes.tf_to_graph",
+    ("tf_saved_model", "tfjs_graph_model"): "tfjsconv.routes.tf_to_graph",
+    ("tfjs_graph_model", "tf_frozen_model"): "tfjsconv.routes.tfjs_graph_to_tf",
+    ("tfjs_graph_model", "tf_saved_model"): "tfjsconv.routes.tfjs_graph_to_tf",
+    ("tfjs_layers_model", "keras"): "tfjsconv.routes.tfjs_layers_routes",
+    ("tfjs_layers_model", "keras_keras"): "tfjsconv.routes.tfjs_layers_routes",
+    ("tfjs_layers_model", "tfjs_graph_model"): "tfjsconv.routes.keras_to_graph",
+    ("tfjs_layers_model", "tfjs_layers_model"): "tfjsconv.routes.tfjs_layers_routes",
 }
 
 
@@ -81,8 +89,8 @@ def _load_routes() -> None:
 
 
 def supported_pairs() -> list[tuple[str, str]]:
-    _load_routes()
-    return sorted(ROUTES.keys())
+    """Every (input, output) pair a route converts, without importing the routes."""
+    return sorted(set(ROUTE_TABLE) | set(ROUTES.keys()))
 
 
 def input_formats() -> list[str]:
@@ -97,12 +105,14 @@ def output_formats() -> list[str]:
 
 def find_route(input_format: str, output_format: Optional[str]) -> Route:
     key = (input_format, output_format or "")
-    _import_routes(_MODULES_BY_INPUT.get(input_format, ()))
+    module = ROUTE_TABLE.get(key)
+    if module is not None:
+        _import_routes((module,))
     if key not in ROUTES:
-        _load_routes()
+        _load_routes()  # a route some module registers without a line in ROUTE_TABLE
     route = ROUTES.get(key)
     if route is None:
-        built = ", ".join(f"{i} -> {o}" for i, o in sorted(ROUTES.keys()))
+        built = ", ".join(f"{i} -> {o}" for i, o in supported_pairs())
         raise OptionsError(f"converting {input_format} to {output_format} is not supported yet "
                            f"(supported: {built or 'none'})")
     return route

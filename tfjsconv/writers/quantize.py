@@ -10,7 +10,7 @@ every name no pattern claimed.  The affine arithmetic reproduces the official co
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Callable, Optional, Union
 
@@ -31,18 +31,37 @@ class Quantized:
     metadata: dict[str, Union[str, float]]
 
 
-def _affine(qdtype: type[np.unsignedinteger]) -> Callable[[np.ndarray], Quantized]:
+@dataclass(frozen=True)
+class QuantizePlan:
+    """How one weight is quantized: its manifest ``quantization`` object, and ``encode``, which maps
+    any piece of the float32 data to its quantized values element by element - so a large weight is
+    quantized one piece at a time, never as a float64 copy of all of it."""
+
+    metadata: dict[str, Union[str, float]]
+    encode: Callable[[np.ndarray], np.ndarray]
+
+
+CHUNK = 1 << 20  # elements per piece: 4 MiB of float32, 8 MiB as float64 while it is quantized
+
+
+def pieces(flat: np.ndarray, chunk: int = CHUNK) -> Iterator[np.ndarray]:
+    """Consecutive views of a 1-D array, ``chunk`` elements each."""
+    for start in range(0, flat.size, chunk):
+        yield flat[start:start + chunk]
+
+
+def _affine(qdtype: type[np.unsignedinteger]) -> Callable[[np.ndarray], QuantizePlan]:
     """``q = round((clip(x, lo, hi) - lo) / scale)``, dequantized by TF.js as ``q * scale + lo``."""
     qmax = int(np.iinfo(qdtype).max)
     name = np.dtype(qdtype).name
 
-    def quantize(data: np.ndarray) -> Quantized:
-        values = data.astype(np.float64)  # numpy 2 promotes the official float32 maths to float64
-        low = float(values.min())
-        high = float(values.max())
+    def plan(flat: np.ndarray) -> QuantizePlan:
+        # float64 as numpy 2 promotes the official float32 maths (min/max of float32 are exact in it).
+        low = float(min(float(p.min()) for p in pieces(flat)))
+        high = float(max(float(p.max()) for p in pieces(flat)))
         if low == high:
             # A constant tensor: every element dequantizes to ``min`` exactly.
-            return Quantized(np.zeros(data.shape, qdtype), _affine_meta(name, low, 1.0))
+            return QuantizePlan(_affine_meta(name, low, 1.0), lambda p: np.zeros(p.shape, qdtype))
         # The scale comes from the real range, before the zero point is nudged.
         scale = (high - low) / qmax
         if low <= 0.0 <= high:
@@ -50,27 +69,35 @@ def _affine(qdtype: type[np.unsignedinteger]) -> Callable[[np.ndarray], Quantize
             zero_point = float(np.round((0.0 - low) / scale))  # 0 - x keeps -0.0 out, as upstream
             low = -zero_point * scale
             high = qmax * scale + low
-        np.clip(values, low, high, out=values)
-        values -= low
-        values /= scale
-        np.round(values, out=values)  # round half to even, as numpy does
-        return Quantized(values.astype(qdtype), _affine_meta(name, low, scale))
 
-    return quantize
+        def encode(piece: np.ndarray) -> np.ndarray:
+            values = piece.astype(np.float64)
+            np.clip(values, low, high, out=values)
+            values -= low
+            values /= scale
+            np.round(values, out=values)  # round half to even, as numpy does
+            return values.astype(qdtype)
+
+        return QuantizePlan(_affine_meta(name, low, scale), encode)
+
+    return plan
 
 
 def _affine_meta(name: str, low: float, scale: float) -> dict[str, Union[str, float]]:
     return {"dtype": name, "min": low, "scale": scale, "original_dtype": "float32"}
 
 
-def _float16(data: np.ndarray) -> Quantized:
+def _half(piece: np.ndarray) -> np.ndarray:
     with np.errstate(over="ignore"):  # overflow is reported through the warnings list instead
-        half = data.astype("<f2")
-    return Quantized(half, {"dtype": "float16", "original_dtype": "float32"})
+        return piece.astype("<f2")
+
+
+def _float16(flat: np.ndarray) -> QuantizePlan:
+    return QuantizePlan({"dtype": "float16", "original_dtype": "float32"}, _half)
 
 
 # Quantization dtype -> (quantizer, bytes per element).
-_QUANTIZERS: dict[str, tuple[Callable[[np.ndarray], Quantized], int]] = {
+_QUANTIZERS: dict[str, tuple[Callable[[np.ndarray], QuantizePlan], int]] = {
     "float16": (_float16, 2),
     "uint8": (_affine(np.uint8), 1),
     "uint16": (_affine(np.uint16), 2),
@@ -145,24 +172,36 @@ def unmatched_patterns(names: Sequence[str], quantization: Optional[Quantization
     return missed
 
 
-def quantize(name: str, data: np.ndarray, qdtype: str, warnings: Optional[list[str]] = None
-             ) -> Optional[Quantized]:
-    """Quantizes float32 ``data``; None when the weight is better left as float32 (with a warning)."""
+def plan_quantization(name: str, data: np.ndarray, qdtype: str, warnings: Optional[list[str]] = None
+                      ) -> Optional[QuantizePlan]:
+    """How to quantize float32 ``data``; None when the weight is better left as float32 (with a
+    warning).  ``data`` is only read, a piece at a time."""
     if data.size == 0:
         return None  # nothing to compress, and min()/max() are undefined
-    finite = np.isfinite(data)
-    if qdtype != "float16" and not finite.all():
-        # inf/nan make the affine range meaningless (the official converter writes garbage).
-        _warn(warnings, f"weight {name} holds inf or nan values; it is kept as float32 instead of "
-                        f"{qdtype}")
-        return None
-    if qdtype == "float16":
-        overflow = int(np.count_nonzero(finite & (np.abs(data) > FLOAT16_MAX)))
+    flat = data.reshape(-1)
+    if qdtype != "float16":
+        if not all(np.isfinite(p).all() for p in pieces(flat)):
+            # inf/nan make the affine range meaningless (the official converter writes garbage).
+            _warn(warnings, f"weight {name} holds inf or nan values; it is kept as float32 instead of "
+                            f"{qdtype}")
+            return None
+    else:
+        overflow = sum(int(np.count_nonzero(np.isfinite(p) & (np.abs(p) > FLOAT16_MAX)))
+                       for p in pieces(flat))
         if overflow:
             _warn(warnings, f"weight {name}: {overflow} value(s) exceed the float16 range "
                             f"(|x| > {FLOAT16_MAX:g}) and become +-inf or are clamped by "
                             "float16 quantization")
-    return _QUANTIZERS[qdtype][0](data)
+    return _QUANTIZERS[qdtype][0](flat)
+
+
+def quantize(name: str, data: np.ndarray, qdtype: str, warnings: Optional[list[str]] = None
+             ) -> Optional[Quantized]:
+    """Quantizes float32 ``data`` as a whole (``plan_quantization`` for large weights)."""
+    plan = plan_quantization(name, data, qdtype, warnings)
+    if plan is None:
+        return None
+    return Quantized(plan.encode(data.reshape(-1)).reshape(data.shape), plan.metadata)
 
 
 def _warn(warnings: Optional[list[str]], message: str) -> None:

@@ -17,13 +17,14 @@ from typing import BinaryIO, Callable, Optional, Union
 
 import numpy as np
 
-from .. import limits
+from .. import limits, progress
 from ..errors import InputError, OptionsError, OutputError
 from ..ir.weight import Weight
 from ..registry import Registry
 from .quantize import (
     QuantizationMap,
-    quantize,
+    pieces,
+    plan_quantization,
     resolve_quantization,
     unmatched_patterns,
     validate_quantization_map,
@@ -211,18 +212,30 @@ def write_weights(groups: Sequence[Sequence[Weight]], out_dir: Path,
     out_dir = Path(out_dir)
     with _writing(out_dir):
         out_dir.mkdir(parents=True, exist_ok=True)
+    progress.stage("writing", sum(_nbytes(w) for group in groups for w in group))
     manifest: list[dict] = []
     for index, group in enumerate(groups, start=1):
         chosen = resolve_quantization([w.name for w in group], quantization)
         writer = _ShardWriter(out_dir, index, shard_size_bytes)
         try:
-            entries = [_write_one(weight, chosen.get(weight.name), writer, warnings) for weight in group]
+            entries = []
+            for weight in group:
+                entries.append(_write_one(weight, chosen.get(weight.name), writer, warnings))
+                progress.advance(_nbytes(weight))
             paths = writer.finish()
         except BaseException:
             writer.abort()
             raise
         manifest.append({"paths": paths, "weights": entries})
     return manifest
+
+
+def _nbytes(weight: Weight) -> int:
+    """The weight's size as read (what the progress bar counts), from its shape: nothing is read."""
+    count = 1
+    for dim in weight.data.shape:
+        count *= int(dim)
+    return count * weight.dtype.itemsize
 
 
 def _report_unmatched(names: Sequence[str], quantization: Optional[QuantizationMap],
@@ -255,17 +268,21 @@ def _write_one(weight: Weight, qdtype: Optional[str], writer: _ShardWriter,
                warnings: Optional[list[str]]) -> dict:
     data = weight.array()
     policy = _policy(weight.name, data.dtype)
-    out = policy.convert(weight.name, data, warnings)
+    out = policy.convert(weight.name, data, warnings)  # float32 (the usual case) is not copied
     entry: dict = {"name": weight.name, "shape": [int(d) for d in data.shape], "dtype": policy.manifest}
     del data  # the converted copy is all that is needed from here on
-    if qdtype is not None and policy.manifest == "float32":  # only float32 data is ever quantized
-        quantized = quantize(weight.name, out, qdtype, warnings)
-        if quantized is not None:
-            out = quantized.data
-            entry["quantization"] = quantized.metadata
     if policy.manifest == "string":
         for chunk in _string_chunks(out):
             writer.write(chunk)
+        return entry
+    flat = np.ascontiguousarray(out).reshape(-1)
+    plan = None
+    if qdtype is not None and policy.manifest == "float32":  # only float32 data is ever quantized
+        plan = plan_quantization(weight.name, flat, qdtype, warnings)
+    if plan is None:
+        writer.write(memoryview(flat.view(np.uint8)))
     else:
-        writer.write(memoryview(np.ascontiguousarray(out).reshape(-1).view(np.uint8)))
+        entry["quantization"] = plan.metadata
+        for piece in pieces(flat):  # a large weight is quantized a piece at a time
+            writer.write(memoryview(plan.encode(piece).view(np.uint8)))
     return entry

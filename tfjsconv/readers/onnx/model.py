@@ -23,6 +23,7 @@ from ...ir.types import Shape
 from ...limits import check_graph_nodes
 from .expand import expand_nodes, has_function, inline_local_functions, name_nodes
 from .lower import lower_nodes, onnx_nodes, record_types, stand_in, tensor_dims
+from .mapped import SMALL_FILE, file_array, mapped_span, model_skeleton, restore
 from .names import tf_name
 from .ops import OnnxContext
 from .ops.onnx_types import as_computed, compute_dtype, is_reduced_numpy, onnx_dtype
@@ -45,7 +46,10 @@ def load_model_proto(path: Path) -> Any:
     from google.protobuf.message import DecodeError
 
     try:
-        model = onnx.load_model(str(path), load_external_data=False)
+        if path.stat().st_size < SMALL_FILE:
+            model = onnx.load_model(str(path), load_external_data=False)
+        else:  # large initializers stay in the file (mapped.py)
+            model = onnx.load_model_from_string(model_skeleton(path))
     except (DecodeError, RuntimeError, ValueError, UnicodeDecodeError) as exc:
         raise InputError(
             f"not a readable ONNX model ({type(exc).__name__}: "
@@ -77,23 +81,22 @@ def _external_array(tensor: Any, base: Path, path: Path) -> LazyArray:
     count = int(np.prod(shape)) if shape else 1
     offset = int(info.get("offset", 0))
     length = int(info.get("length", count * dtype.itemsize))
-    if length != count * dtype.itemsize or offset + length > target.stat().st_size:
-        raise InputError(f"external data of initializer {tensor.name!r} does not fit {location!r}", path)
-
-    def load() -> np.ndarray:
-        return (
-            np.fromfile(target, dtype=dtype.newbyteorder("<"), count=count, offset=offset)
-            .astype(dtype)
-            .reshape(shape)
-        )
-
-    return LazyArray(dtype, shape, load)
+    return file_array(tensor, dtype, target, offset, length, f"external data in {location!r}", path)
 
 
 def _initializer(tensor: Any, base: Path, path: Path) -> Any:
     from onnx import numpy_helper
 
-    if tensor.data_location == 1:  # TensorProto.EXTERNAL
+    span = mapped_span(tensor)
+    if span is not None:
+        try:
+            dtype = onnx_dtype(tensor.data_type).numpy
+        except (ValueError, UnsupportedError):
+            dtype = None
+        if dtype is not None and dtype.kind in "biufc":
+            return file_array(tensor, dtype, path, *span, "the data", path)
+        restore(tensor, path)  # anything numpy_helper decodes differently from raw bytes
+    elif tensor.data_location == 1:  # TensorProto.EXTERNAL
         return _external_array(tensor, base, path)
     array = numpy_helper.to_array(tensor)
     if array.dtype == np.dtype(object):

@@ -10,13 +10,16 @@ A leaf module: the OpDef tables and the GraphDef converter both build on it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 
 from ...errors import InputError, UnsupportedError
+from ...ir.graph import ArrayLike, LazyArray
 from ...ir.types import DType, FuncAttr, Shape
 from ...limits import check_tensor
+from ..mapped import map_file_array, source_path
+from ..wire import read_marker
 
 # TensorProto typed field per dtype (FORMATS §1.4); half/bfloat16 travel as int bit patterns.
 _INT_VAL = (DType.INT32, DType.INT16, DType.INT8, DType.UINT8, DType.UINT16, DType.QINT8, DType.QUINT8,
@@ -87,6 +90,10 @@ def tensor_to_array(proto: Any, where: str = "") -> np.ndarray:
     width = 2 if dtype == DType.BFLOAT16 else np_dtype.itemsize  # stored bytes per element
     count = check_tensor(shape, 4 if dtype == DType.BFLOAT16 else width, what)  # bfloat16 -> float32
     if proto.tensor_content:
+        mapped = _mapped(proto, np_dtype, shape, count * width, where)
+        if mapped is not None:
+            array = mapped.load()
+            return _bfloat16_to_float32(array) if dtype == DType.BFLOAT16 else array
         raw = bytes(proto.tensor_content)
         if len(raw) != count * width:
             raise InputError(f"{where}: tensor_content holds {len(raw)} bytes, expected {count * width}")
@@ -116,6 +123,39 @@ def tensor_to_array(proto: Any, where: str = "") -> np.ndarray:
         source = np.asarray(values, dtype=np_dtype)
     _fill_into(out, source, 0)
     return out.reshape(shape)
+
+
+def _mapped(proto: Any, np_dtype: np.dtype, shape: tuple[int, ...], nbytes: int, where: str
+            ) -> Optional[LazyArray]:
+    """The tensor when its content stayed in the file (``mapped_proto``): mapped on each load."""
+    found = read_marker(proto.tensor_content)
+    if found is None:
+        return None
+    source, offset, length = found
+    if length != nbytes:
+        raise InputError(f"{where}: tensor_content holds {length} bytes, expected {nbytes}")
+    path = source_path(source)
+    stored = np_dtype.newbyteorder("<")
+
+    def load() -> np.ndarray:
+        array = map_file_array(path, offset, stored, shape)
+        return array if stored == np_dtype else array.astype(np_dtype)
+
+    return LazyArray(np_dtype, shape, load)
+
+
+def tensor_value(proto: Any, where: str = "") -> ArrayLike:
+    """``tensor_to_array``, except that a large tensor left in the file stays there until it is used."""
+    dtype = dtype_of(proto.dtype, where)
+    if proto.tensor_content and dtype not in (DType.STRING, DType.BFLOAT16, DType.RESOURCE, DType.VARIANT):
+        shape = tuple(int(d.size) for d in proto.tensor_shape.dim)
+        if all(d >= 0 for d in shape):
+            np_dtype = _numpy_dtype(dtype)
+            count = check_tensor(shape, np_dtype.itemsize, f"{where}: constant".lstrip(": "))
+            mapped = _mapped(proto, np_dtype, shape, count * np_dtype.itemsize, where)
+            if mapped is not None:
+                return mapped
+    return tensor_to_array(proto, where)
 
 
 def _fill_into(out: np.ndarray, values: Any, zero: Any) -> None:
@@ -175,7 +215,7 @@ def attr_to_value(proto: Any, where: str = "") -> Any:
     if kind == "shape":
         return shape_from_proto(proto.shape)
     if kind == "tensor":
-        return tensor_to_array(proto.tensor, where)
+        return tensor_value(proto.tensor, where)
     if kind == "list":
         return _list_value(proto.list, where)
     if kind == "func":

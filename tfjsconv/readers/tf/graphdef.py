@@ -19,6 +19,7 @@ from ...limits import check_graph_nodes
 from .attr_values import split_tensor_name
 from .freeze import expand_training_batch_norms
 from .functions import FunctionLibrary, keep_tensor_list_writes
+from .mapped_proto import GRAPH_DEF, parse_mapped
 from .opdefs import OpDefs
 from .proto_convert import graph_from_node_defs
 from .saved_model import add_library_functions, finish_graph, needed_node_defs
@@ -28,12 +29,11 @@ def read_graph_def(path: Path) -> graph_pb2.GraphDef:
     if not path.is_file():
         raise InputError("frozen graph file not found", path)
     graph_def = graph_pb2.GraphDef()
-    raw = path.read_bytes()
     try:
         if path.suffix in (".pbtxt", ".txt"):
-            text_format.Parse(raw.decode("utf-8"), graph_def)
+            text_format.Parse(path.read_bytes().decode("utf-8"), graph_def)
         else:
-            graph_def.ParseFromString(raw)
+            parse_mapped(path, graph_def, GRAPH_DEF)  # large Consts stay in the file
     except (DecodeError, text_format.ParseError, UnicodeDecodeError, RuntimeError, ValueError):
         raise InputError("not a GraphDef protobuf (cannot parse)", path) from None
     if not graph_def.node:

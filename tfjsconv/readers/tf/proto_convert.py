@@ -9,7 +9,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from ...errors import InputError
-from ...ir.graph import Graph, Node, Value
+from ...ir.graph import Graph, LazyArray, Node, Value
 from ...ir.types import DType, Shape
 from .attr_values import node_attrs, split_tensor_name
 from .opdefs import OpDefs
@@ -17,7 +17,7 @@ from .opdefs import OpDefs
 
 def _const_value(node: Node, where: str) -> None:
     value = node.attrs.get("value")
-    if not isinstance(value, np.ndarray):
+    if not isinstance(value, (np.ndarray, LazyArray)):  # LazyArray: a large tensor left in the file
         raise InputError(f"{where}: Const node {node.name} has no tensor value")
     dtype = node.attrs.get("dtype")
     if not isinstance(dtype, DType):

@@ -25,6 +25,7 @@ from .attr_values import dtype_of, shape_from_proto, split_tensor_name
 from .bundle import TensorBundle
 from .freeze import expand_training_batch_norms, freeze_variables, tf1_variable_keys, tf2_variable_keys
 from .functions import CALL_OPS, FunctionLibrary, keep_tensor_list_writes
+from .mapped_proto import SAVED_MODEL, parse_mapped
 from .opdefs import OpDefs
 from .proto_convert import graph_from_node_defs
 from .tables import build_initializer, link_tables, table_nodes
@@ -51,7 +52,7 @@ def read_saved_model(directory: Path) -> Any:
     model = saved_model_pb2.SavedModel()
     if pb.is_file():
         try:
-            model.ParseFromString(pb.read_bytes())
+            parse_mapped(pb, model, SAVED_MODEL)  # large Consts stay in the file
         except (DecodeError, RuntimeError, ValueError):  # RuntimeError: the upb runtime's recursion limit
             raise InputError("not a SavedModel protobuf (cannot parse)", pb) from None
         return _with_meta_graphs(model, pb)

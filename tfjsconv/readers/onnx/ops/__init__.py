@@ -20,7 +20,8 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from ....ir.graph import Graph, LazyArray, Node, Value, const_of
+from ....ir.derived import cast, derive, output_of
+from ....ir.graph import ArrayLike, Graph, LazyArray, Node, Value, const_of, read_array
 from ....ir.types import DType, Shape
 from ....ops.kernels import NotComputable, evaluate, get_kernel
 from ....ops.traits import BOOL_RESULT
@@ -215,7 +216,7 @@ class OnnxContext:
             for i, array in enumerate(folded):
                 out_dtype = dtype if i == 0 and dtype is not None else DType.from_numpy(array.dtype)
                 if out_dtype != DType.STRING and array.dtype != out_dtype.numpy:
-                    array = array.astype(out_dtype.numpy)
+                    array = cast(array, out_dtype.numpy)
                 const_name = name if i == 0 else self.graph.unique_name(f"{name}_{i}")
                 outs.append(self.graph.add_const(array, name=const_name, dtype=out_dtype).outputs[0])
             return outs
@@ -228,19 +229,26 @@ class OnnxContext:
     @staticmethod
     def _fold(
         op: str, inputs: Sequence[Value], attrs: dict[str, Any], num_outputs: int
-    ) -> Optional[list[np.ndarray]]:
+    ) -> Optional[list[ArrayLike]]:
         if not inputs or any(v.producer.op != "Const" for v in inputs):
             return None
         if get_kernel(op) is None:
             return None
-        arrays = [np.asarray(const_of(v)) for v in inputs]
+        sources = tuple(v.producer.attrs["value"] for v in inputs)
+        frozen = dict(attrs)
+
+        def compute(*arrays: np.ndarray) -> list[np.ndarray]:
+            return list(evaluate(op, arrays, frozen))
+
         try:
-            results = list(evaluate(op, arrays, attrs))
+            results = compute(*(read_array(s) for s in sources))
         except NotComputable:
             return None
         if len(results) < num_outputs or sum(r.nbytes for r in results) > _EAGER_FOLD_LIMIT:
             return None
-        return results[:num_outputs]
+        # A large result computed from weights left in the file (a transposed Gemm weight) is
+        # recomputed when written rather than held (ir.derived).
+        return [derive(output_of(compute, i), sources, r) for i, r in enumerate(results[:num_outputs])]
 
     def transpose(self, x: Value, perm: Sequence[int], suffix: str = "transpose") -> Value:
         dims = self.dims(x)
