@@ -91,7 +91,7 @@ def test_without_config_counts_decide_or_the_layer_is_refused(tmp_path: Path) ->
 
 def test_unknown_layer_types_with_variables_are_refused(tmp_path: Path) -> None:
     with h5py.File(tmp_path / "w.h5", "w") as f:
-        write_vars(f.create_group("layers").create_group("einsum_dense"), [np.ones((2, 2))], "ed")
+        write_vars(f.create_group("layers").create_group("scale_shift"), [np.ones((2, 2))], "ed")
         with pytest.raises(InputError, match="does not know their names"):
             read_v3_weights(f, tmp_path / "w.h5")
 

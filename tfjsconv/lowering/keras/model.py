@@ -25,10 +25,9 @@ from ...readers.keras.config import _LAMBDA_REASON, MODEL_CLASSES, translate_cla
 from ..builder import Builder
 from . import layers as _builtin_layers  # noqa: F401  (registers the built-in lowerings)
 from .activations import check_activation
-from .registry import LAYERS, LayerCall, LayerWeights, Lowered, Refusal, layer_dtype
+from .registry import LAYERS, LayerCall, LayerWeights, Lowered, Refusal, layer_dtype, layer_key
 
 JsonDict = dict[str, Any]
-_OP_MODULES = ("keras.src.ops", "keras.ops")
 _ACTIVATION_KEYS = ("activation", "recurrent_activation")
 
 
@@ -57,15 +56,6 @@ class _Poison:
 
 
 POISON = _Poison()
-
-
-def layer_key(entry: JsonDict) -> str:
-    """The registry key of a config entry: its class, or ``op:<class>`` for a Keras 3 tensor op."""
-    cls = str(entry.get("class_name"))
-    module = entry.get("module")
-    if isinstance(module, str) and module.startswith(_OP_MODULES):
-        return f"op:{cls}"
-    return cls
 
 
 def _is_custom(entry: JsonDict) -> bool:
@@ -240,6 +230,8 @@ class _Walk:
             if found is None:
                 return None
             values, value_masks = found
+            if len(values) == 1 and values[0] is POISON:  # a refused layer: every output is poisoned
+                return POISON, None
             if ref.tensor >= len(values):
                 raise InputError(f"model {_name(entry)!r} reads output {ref.tensor} of layer {ref.layer!r}, "
                                  f"which has {len(values)}", self.path)
@@ -250,7 +242,7 @@ class _Walk:
         while pending:
             waiting = []
             for layer, k, node in pending:
-                args, kwargs = _node_call(node, set(classes))
+                args, kwargs = _node_call(node, set(classes), str(layer.get("class_name")))
                 refs = _refs_in((args, kwargs))
                 resolved = [resolve(ref) for ref in refs]
                 if any(r is None for r in resolved):
@@ -291,8 +283,8 @@ class _Walk:
         if lowering is None:  # already reported by check()
             return [POISON], [None]
         config = entry.get("config") if isinstance(entry.get("config"), dict) else {}
-        masks = _explicit_masks(kwargs.get("mask"), masks)
         weights = self.weights.setdefault(name, LayerWeights(name, {}))
+        inputs, masks = _explicit_masks(inputs, masks, args, kwargs)
         call = LayerCall(self.builder, name, cls, config, list(inputs), list(masks), weights, self.keras3,
                          self.path, args, kwargs)
         try:
@@ -318,26 +310,48 @@ class _Walk:
                              self.path)
 
 
-def _explicit_masks(explicit: Any, implicit: list[Optional[Value]]) -> list[Optional[Value]]:
-    """The masks a call uses: Keras 3 records them as a ``mask`` keyword argument (computed by
-    recorded op nodes); otherwise the ones Keras propagates implicitly."""
-    if isinstance(explicit, Value):
-        return [explicit, *[None] * (len(implicit) - 1)]
-    if isinstance(explicit, list) and any(isinstance(m, Value) for m in explicit):
-        return [m if isinstance(m, Value) else None for m in explicit]
-    return implicit
+def _explicit_masks(inputs: list[Any], masks: list[Optional[Value]], args: Any,
+                    kwargs: JsonDict) -> tuple[list[Any], list[Optional[Value]]]:
+    """A ``mask=`` call argument (Keras 3 records the masks it propagates that way) is the mask of
+    the call's tensors, not one more input: it is taken out of ``inputs`` and set as their masks."""
+    given = kwargs.get("mask")
+    given_list = given if isinstance(given, list) else [given]
+    if not any(isinstance(m, Value) for m in given_list):
+        return inputs, masks
+    mask_ids = {id(m) for m in given_list if isinstance(m, Value)}
+    data = [(v, m) for v, m in zip(inputs, masks) if id(v) not in mask_ids]
+    values, data_masks = [v for v, _ in data], [m for _, m in data]
+    if len(given_list) == len(values):
+        data_masks = [g if isinstance(g, Value) else m for g, m in zip(given_list, data_masks)]
+    elif isinstance(given, Value) and values:
+        data_masks[0] = given
+    return values, data_masks
 
 
-def _node_call(node: Any, layers: set[str]) -> tuple[Any, JsonDict]:
+# tf-keras layers that keep the structure of their first call argument in the config (a TF API call
+# recorded as a layer): a lone tensor entry stands for the argument itself, a list of entries for a
+# list argument (``tf.concat([a, b])``), and ``_CONSTANT_VALUE`` entries for non-tensor values.
+_STRUCTURED = frozenset({"TFOpLambda", "SlicingOpLambda"})
+_CONSTANT_VALUE = "_CONSTANT_VALUE"
+
+
+def _node_call(node: Any, layers: set[str], cls: str = "") -> tuple[Any, JsonDict]:
     """(args, kwargs) of one inbound node with every tensor reference as a ``_Ref``."""
     if isinstance(node, dict):  # Keras 3: {"args": [...], "kwargs": {...}}
         return _keras3_refs(node.get("args", [])), _keras3_refs(node.get("kwargs") or {})
+    single = bool(node) and isinstance(node[0], str)  # one entry, not a list of entries
+    entries = [node] if single else list(node)
     args: list[Any] = []
     kwargs: JsonDict = {}
-    for item in node:  # Keras 2: [[layer, node_index, tensor_index, kwargs], ...]
-        args.append(_Ref(str(item[0]), int(item[1]), int(item[2])))
+    for item in entries:  # Keras 2: [[layer, node_index, tensor_index, kwargs], ...]
+        if item[0] == _CONSTANT_VALUE and cls in _STRUCTURED:
+            args.append(_keras2_refs(item[2], layers))
+        else:
+            args.append(_Ref(str(item[0]), int(item[1]), int(item[2])))
         if len(item) > 3 and isinstance(item[3], dict):
             kwargs.update({key: _keras2_refs(value, layers) for key, value in item[3].items()})
+    if cls in _STRUCTURED and not single:
+        args = [args]
     return args, kwargs
 
 

@@ -56,6 +56,16 @@ class Lowering:
 
 
 LAYERS: Registry[str, Lowering] = Registry("Keras layer lowering")
+_OP_MODULES = ("keras.src.ops", "keras.ops")
+
+
+def layer_key(entry: JsonDict) -> str:
+    """The registry key of a config entry: its class, or ``op:<class>`` for a Keras 3 tensor op."""
+    cls = str(entry.get("class_name"))
+    module = entry.get("module")
+    if isinstance(module, str) and module.startswith(_OP_MODULES):
+        return f"op:{cls}"
+    return cls
 
 
 def lower_layer(*classes: str, mask: str = "drop") -> Callable[[LowerFn], LowerFn]:

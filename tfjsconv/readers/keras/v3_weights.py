@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional, Union
 
 import h5py
 
@@ -40,8 +40,9 @@ def snake_case(name: str) -> str:
 
 
 # Variable names in creation order, per (snake-cased) class, each with the config flag that makes it
-# exist (None: always there).
-_Spec = tuple[tuple[str, Optional[str]], ...]
+# exist (None: always there; a function of the config when no single flag decides).
+_Flag = Union[None, str, Callable[[JsonDict], bool]]
+_Spec = tuple[tuple[str, _Flag], ...]
 _BIASED: _Spec = (("kernel", None), ("bias", "use_bias"))
 _RNN_CELL: _Spec = (("kernel", None), ("recurrent_kernel", None), ("bias", "use_bias"))
 _VARIABLES: dict[str, _Spec] = {
@@ -61,18 +62,38 @@ _VARIABLES: dict[str, _Spec] = {
     # `rnn` is RNN(cell) with one built-in cell; its use_bias lives in the cell's config.
     **{key: _RNN_CELL for key in ("simple_rnn", "lstm", "gru", "conv_lstm2d", "rnn", "simple_rnn_cell",
                                   "lstm_cell", "gru_cell", "conv_lstm2d_cell")},
+    # Layers only the graph-model route lowers (tfjs-layers has no such classes).
+    "einsum_dense": (("kernel", None), ("bias", lambda config: bool(config.get("bias_axes")))),
+    "attention": (("scale", "use_scale"),
+                  ("concat_score_weight", lambda config: config.get("score_mode") == "concat")),
+    "additive_attention": (("scale", "use_scale"),),
+}
+# Classes whose variables live in named sub-objects: (group key, weight-name scope, variables).
+_SUB_OBJECTS: dict[str, tuple[tuple[str, str, _Spec], ...]] = {
+    "multi_head_attention": tuple((key, scope, _BIASED) for key, scope in (
+        ("query_dense", "query"), ("key_dense", "key"), ("value_dense", "value"),
+        ("output_dense", "attention_output"))),
 }
 
 
-def _variable_names(key: str, layer: str, count: int, config: Optional[JsonDict], path: Path) -> list[str]:
-    spec = _VARIABLES.get(key)
+def _present(flag: _Flag, config: JsonDict) -> bool:
+    if flag is None:
+        return True
+    if callable(flag):
+        return flag(config)
+    return bool(config.get(flag, True))
+
+
+def _variable_names(key: str, layer: str, count: int, config: Optional[JsonDict], path: Path,
+                    spec: Optional[_Spec] = None) -> list[str]:
+    spec = spec or _VARIABLES.get(key)
     if spec is None:
         raise InputError(f"layer {layer!r} ({key}) stores {count} variable(s) but tfjsconv does not know "
                          "their names for this layer type", path)
     if config is not None:
         if key == "layer_normalization" and config.get("rms_scaling"):
             config = {**config, "center": False}  # Keras 3 creates no beta with rms_scaling
-        names = [name for name, flag in spec if flag is None or config.get(flag, True)]
+        names = [name for name, flag in spec if _present(flag, config)]
     else:
         # No config: the count must single out which optional variables exist.
         fits = []
@@ -151,6 +172,14 @@ def _object_weights(group: h5py.Group, name: str, scope: str, class_key: str, co
                     ctx: _Context) -> Iterator[H5Weight]:
     """Weights of one (non-model) layer object named ``name`` in TF.js, under the name prefix ``scope``."""
     tensors = _datasets(_vars(group), ctx.path)
+    for sub_key, sub_scope, spec in _SUB_OBJECTS.get(class_key, ()):
+        sub = group.get(sub_key)
+        sub_tensors = _datasets(_vars(sub), ctx.path) if isinstance(sub, h5py.Group) else []
+        if sub_tensors:
+            names = _variable_names(class_key, name, len(sub_tensors), config, ctx.path, spec)
+            for var, dataset in zip(names, sub_tensors):
+                full = f"{scope}{name}/{sub_scope}/{var}"
+                yield H5Weight(full, _lazy(dataset, ctx.path, full))
     cell = group.get("cell")
     if isinstance(cell, h5py.Group):  # RNN: the cell owns the variables, TF.js puts them on the layer
         tensors += _datasets(_vars(cell), ctx.path)
