@@ -181,6 +181,7 @@ def load_onnx_graph(path: Path, warnings: Optional[list[str]] = None) -> Graph:
 def _lower_model(model: Any, inferred: Any, opset: int, path: Path) -> tuple[Graph, OnnxContext]:
     graph = Graph(name=tf_name(model.graph.name or "onnx_graph"))
     ctx = OnnxContext(graph, opset)
+    ctx.path = path
     record_types(ctx, list(inferred.value_info) + list(inferred.output) + list(inferred.input))
     base = path.parent
     initializers = {t.name for t in model.graph.initializer}

@@ -35,7 +35,7 @@ Handler = Callable[["OnnxContext", "OnnxNode"], Sequence[Optional[Value]]]
 HANDLERS: Registry[tuple[str, int], Handler] = Registry("ONNX handler")
 _VERSIONS: dict[str, list[tuple[int, Handler]]] = {}  # op type -> (since, handler), ascending
 _FAMILIES = (
-    "math", "nn", "norm", "resize", "tensor", "pad", "shape", "reduce", "indexing", "activations",
+    "math", "nn", "norm", "resize", "tensor", "pad", "shape", "reduce", "indexing", "activations", "control",
 )
 _EAGER_FOLD_LIMIT = 4 * 1024 * 1024  # bytes; bigger results stay ops (fold_constants decides later)
 
@@ -102,6 +102,7 @@ class OnnxContext:
         self.graph = graph
         self.opset = opset
         self.parent = parent  # the enclosing graph's context, for If/Loop/Scan bodies
+        self.path: Any = None if parent is None else parent.path  # the model file, for error messages
         self.values: dict[str, Value] = {}
         self.prefix = "onnx"
         self.node: Optional[OnnxNode] = None

@@ -1,6 +1,6 @@
 """ONNX element-indexing ops: GatherElements, GatherND, ScatterElements / Scatter, ScatterND, OneHot.
 
-TF.js has GatherNd, ScatterNd and TensorScatterUpdate on full coordinates, so the per-axis ONNX
+TF.js has GatherNd and ScatterNd on full coordinates, so the per-axis ONNX
 forms build their coordinates: every position of ``indices`` paired with its own coordinates on the
 other axes (Range + BroadcastTo, folded to Consts when shapes are static).  Negative indices are
 counted from the end first, as ONNX defines them; TF.js would read them out of bounds.
@@ -62,11 +62,28 @@ def gather_elements(ctx: OnnxContext, node: OnnxNode) -> list[Optional[Value]]:
                    dtype=data.dtype, shape=indices.shape)]
 
 
+def scatter_replace(ctx: OnnxContext, data: Value, coords: Value, updates: Value) -> Value:
+    """``data`` with the elements at ``coords`` replaced by ``updates``.
+
+    Not TensorScatterUpdate: TF.js's cpu kernel writes into its input's buffer, so a weight (or any
+    tensor read again later) would be changed for the next run.  ScatterNd builds a new tensor."""
+    shape = ctx.shape_of(data)
+    attrs = {"T": DType.INT32, "Tindices": DType.INT32}
+    ones = ctx.op("OnesLike", [ctx.cast(updates, DType.INT32)], {"T": DType.INT32}, dtype=DType.INT32)
+    hit = ctx.op("ScatterNd", [coords, ones, shape], attrs, dtype=DType.INT32)
+    placed_dtype = DType.INT32 if data.dtype == DType.BOOL else data.dtype
+    placed = ctx.op("ScatterNd", [coords, ctx.cast(updates, placed_dtype), shape],
+                    {"T": placed_dtype, "Tindices": DType.INT32}, dtype=placed_dtype)
+    placed = ctx.cast(placed, data.dtype) if placed_dtype != data.dtype else placed
+    out = ctx.select(ctx.binary("Greater", hit, ctx.const(np.asarray(0, np.int32), "zero")), placed, data)
+    out.shape = data.shape
+    return out
+
+
 def _scatter(ctx: OnnxContext, node: OnnxNode, data: Value, coords: Value, updates: Value) -> Value:
     reduction = text_attr(node, "reduction", "none")
     if reduction == "none":
-        return ctx.op("TensorScatterUpdate", [data, coords, updates],
-                      {"T": data.dtype, "Tindices": DType.INT32}, dtype=data.dtype, shape=data.shape)
+        return scatter_replace(ctx, data, coords, updates)
     if reduction == "add":  # ScatterNd sums the updates that land on one element
         added = ctx.op("ScatterNd", [coords, updates, ctx.shape_of(data)],
                        {"T": data.dtype, "Tindices": DType.INT32}, dtype=data.dtype, shape=data.shape)

@@ -61,6 +61,14 @@ def onnx_dtype(elem_type: int, ctx: Optional[Any] = None) -> DType:
         raise UnsupportedError(message) from None
 
 
+def onnx_elem_type(dtype: Optional[DType]) -> int:
+    """The ONNX element type of an IR DType (0, "undefined", when it has none)."""
+    for elem, known in _ONNX_TO_DTYPE.items():
+        if known == dtype:
+            return elem
+    return 0
+
+
 def compute_dtype(elem_type: int, ctx: Optional[Any] = None) -> DType:
     """The DType the converted model computes with: reduced floats become float32."""
     dtype = onnx_dtype(elem_type, ctx)

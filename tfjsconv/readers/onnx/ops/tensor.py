@@ -108,9 +108,10 @@ def _runtime_slice(ctx: OnnxContext, node: OnnxNode) -> Optional[Value]:
     index = ctx.op("ExpandDims", [axes, ctx.int_const([1], "dim")], {"T": DType.INT32, "Tdim": DType.INT32},
                    dtype=DType.INT32, shape=Shape((count, 1)))
 
-    def scatter(base: Value, updates: Value) -> Value:
-        return ctx.op("TensorScatterUpdate", [base, index, updates],
-                      {"T": DType.INT32, "Tindices": DType.INT32}, dtype=DType.INT32, shape=Shape((rank,)))
+    def scatter(default: Value, updates: Value) -> Value:
+        from .indexing import scatter_replace
+
+        return scatter_replace(ctx, default, index, updates)
 
     begin = scatter(ctx.int_const([0] * rank, "zeros"), starts)
     end = scatter(ctx.shape_of(x), ends)
