@@ -10,8 +10,8 @@ import numpy as np
 from ....ir.graph import Value
 from ....ir.types import DType, Shape
 from . import OnnxContext, OnnxNode, normalize_axis, onnx_op
+from .common import dim_size
 from .nn import TO_NCHW, TO_NHWC
-from .tensor import dim_size
 
 
 def _zeros_like(ctx: OnnxContext, x: Value) -> Value:

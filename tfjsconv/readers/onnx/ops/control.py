@@ -16,6 +16,7 @@ import numpy as np
 from ....ir.graph import Graph, Value
 from ....ir.types import DType, FuncAttr, Shape
 from . import OnnxContext, OnnxNode, normalize_axis, onnx_op
+from .common import dim_size
 from .onnx_types import compute_dtype, onnx_elem_type
 
 _INT32_MAX = 2**31 - 1
@@ -320,8 +321,6 @@ def scan(ctx: OnnxContext, node: OnnxNode) -> list[Optional[Value]]:
     out_axes = [int(a) for a in node.attr("scan_output_axes", [0] * n_out)]
     out_dirs = [int(d) for d in node.attr("scan_output_directions", [0] * n_out)]
     in_axes = [normalize_axis(a, ctx.rank(s)) for a, s in zip(in_axes, sequences)]
-    from .tensor import dim_size
-
     length = ctx.cast(dim_size(ctx, sequences[0], in_axes[0]), DType.INT32)
     int32 = DType.INT32
     body = _new_body(ctx, "scan_body")

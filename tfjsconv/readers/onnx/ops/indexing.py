@@ -15,8 +15,8 @@ import numpy as np
 from ....ir.graph import Value
 from ....ir.types import DType, Shape
 from . import OnnxContext, OnnxNode, normalize_axis, onnx_op, wrap_negative
+from .common import dim_size, scatter_replace
 from .nn import text_attr
-from .tensor import dim_size
 
 
 def _int(ctx: OnnxContext, value: int) -> Value:
@@ -60,24 +60,6 @@ def gather_elements(ctx: OnnxContext, node: OnnxNode) -> list[Optional[Value]]:
     coords = axis_coordinates(ctx, _axis_indices(ctx, data, indices, axis), axis)
     return [ctx.op("GatherNd", [data, coords], {"Tparams": data.dtype, "Tindices": DType.INT32},
                    dtype=data.dtype, shape=indices.shape)]
-
-
-def scatter_replace(ctx: OnnxContext, data: Value, coords: Value, updates: Value) -> Value:
-    """``data`` with the elements at ``coords`` replaced by ``updates``.
-
-    Not TensorScatterUpdate: TF.js's cpu kernel writes into its input's buffer, so a weight (or any
-    tensor read again later) would be changed for the next run.  ScatterNd builds a new tensor."""
-    shape = ctx.shape_of(data)
-    attrs = {"T": DType.INT32, "Tindices": DType.INT32}
-    ones = ctx.op("OnesLike", [ctx.cast(updates, DType.INT32)], {"T": DType.INT32}, dtype=DType.INT32)
-    hit = ctx.op("ScatterNd", [coords, ones, shape], attrs, dtype=DType.INT32)
-    placed_dtype = DType.INT32 if data.dtype == DType.BOOL else data.dtype
-    placed = ctx.op("ScatterNd", [coords, ctx.cast(updates, placed_dtype), shape],
-                    {"T": placed_dtype, "Tindices": DType.INT32}, dtype=placed_dtype)
-    placed = ctx.cast(placed, data.dtype) if placed_dtype != data.dtype else placed
-    out = ctx.select(ctx.binary("Greater", hit, ctx.const(np.asarray(0, np.int32), "zero")), placed, data)
-    out.shape = data.shape
-    return out
 
 
 def _scatter(ctx: OnnxContext, node: OnnxNode, data: Value, coords: Value, updates: Value) -> Value:

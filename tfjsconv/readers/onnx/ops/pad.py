@@ -14,6 +14,7 @@ import numpy as np
 from ....ir.graph import Value
 from ....ir.types import DType, Shape
 from . import OnnxContext, OnnxNode, normalize_axis, onnx_op, wrap_negative
+from .common import dim_size
 from .nn import text_attr
 
 
@@ -156,8 +157,6 @@ def _gather_pad(ctx: OnnxContext, x: Value, pads: list[tuple[int, int]], mode: s
 def _runtime_gather_pad(ctx: OnnxContext, x: Value, pairs: Value, mode: str, shape: Optional[Shape]) -> Value:
     """edge / wrap padding by run-time pads: per axis, gather ``range(-before, dim + after)`` clamped
     (edge) or taken modulo the dim (wrap)."""
-    from .tensor import dim_size
-
     out = x
     for axis in range(ctx.rank(x)):
         dim = dim_size(ctx, x, axis)

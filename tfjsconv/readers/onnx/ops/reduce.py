@@ -13,6 +13,7 @@ import numpy as np
 from ....ir.graph import Value
 from ....ir.types import DType, Shape
 from . import Handler, OnnxContext, OnnxNode, normalize_axis, onnx_op
+from .common import dim_size
 
 # ONNX op -> (TF op, first opset that passes axes as an input, pre-op, post-op)
 _REDUCTIONS = {
@@ -119,8 +120,6 @@ def _arg(ctx: OnnxContext, node: OnnxNode, tf_op: str) -> list[Optional[Value]]:
         shape=reduced,
     )
     if last:
-        from .tensor import dim_size
-
         top = ctx.binary("Sub", ctx.cast(dim_size(ctx, x, axis), DType.INT64),
                          ctx.const(np.asarray(1, np.int64), "one"))
         out = ctx.binary("Sub", top, out)

@@ -9,6 +9,7 @@ import numpy as np
 from ....ir.graph import Value
 from ....ir.types import DType, Shape
 from . import OnnxContext, OnnxNode, normalize_axis, onnx_op, wrap_negative
+from .common import dim_size, scatter_replace
 from .nn import TO_NCHW, TO_NHWC, text_attr
 from .shape import reshape_to, shape_source
 
@@ -109,8 +110,6 @@ def _runtime_slice(ctx: OnnxContext, node: OnnxNode) -> Optional[Value]:
                    dtype=DType.INT32, shape=Shape((count, 1)))
 
     def scatter(default: Value, updates: Value) -> Value:
-        from .indexing import scatter_replace
-
         return scatter_replace(ctx, default, index, updates)
 
     begin = scatter(ctx.int_const([0] * rank, "zeros"), starts)
@@ -200,14 +199,6 @@ def gather(ctx: OnnxContext, node: OnnxNode) -> list[Optional[Value]]:
             shape=Shape.of(ctx.out_dims(node, 0)),
         )
     ]
-
-
-def dim_size(ctx: OnnxContext, x: Value, axis: int) -> Value:
-    """The size of ``x`` along ``axis`` as an int32 scalar (a Const when static)."""
-    dims = ctx.dims(x)
-    if dims is not None and dims[axis] is not None:
-        return ctx.const(np.asarray(int(dims[axis]), np.int32), "dim")  # type: ignore[arg-type]
-    return ctx.slice_1d(ctx.shape_of(x), axis, axis + 1, shrink=True)
 
 
 @onnx_op("DepthToSpace", since=1)
