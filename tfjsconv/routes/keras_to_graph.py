@@ -15,7 +15,7 @@ from typing import Any, Optional
 
 from ..errors import ConverterError, InputError
 from ..ir.weight import Weight
-from ..lowering.keras.model import KerasModelSource, lower_keras_model
+from ..lowering.keras.model import KerasModelSource, check_lowerable, lower_keras_model
 from ..lowering.keras.sources import check_rebuildable, h5_named_weights
 from ..passes.pipeline import optimize
 from ..readers.keras.archive import open_keras_archive
@@ -62,6 +62,7 @@ def keras_h5_to_graph(ctx: RouteContext) -> None:
                              "architecture (convert the full model file)", ctx.input_path)
         assert model.model_config is not None
         check_rebuildable(model.model_config, ctx.input_path)
+        check_lowerable(model.model_config, ctx.input_path)
         keras3 = _keras3(model.keras_version, False)
         weights = h5_named_weights(model, model.model_config, keras3)
         source = KerasModelSource(model.model_config, weights, keras3, ctx.input_path)
@@ -72,6 +73,7 @@ def keras_h5_to_graph(ctx: RouteContext) -> None:
 def keras_archive_to_graph(ctx: RouteContext) -> None:
     with open_keras_archive(ctx.input_path) as archive:
         check_rebuildable(archive.model_config, ctx.input_path)
+        check_lowerable(archive.model_config, ctx.input_path)
         keras3 = _keras3(archive.keras_version, True)
         weights: list[tuple[str, Sequence[Weight]]] = [
             (layer.name, [Weight(w.name, w.data) for w in layer.weights]) for layer in archive.layers()]

@@ -99,7 +99,7 @@ class _Walk:
         self.path = str(source.path) if source.path is not None else None
         self.keras3 = source.keras3
         self.builder = Builder(Graph(name="graph"))
-        self.refusals: list[str] = []
+        self.refusals: list[tuple[str, str, str]] = []  # (layer, class, why)
         self.entries: dict[str, list[JsonDict]] = {}  # layer name -> its config entries, any depth
         self.weights: dict[str, LayerWeights] = {}
         self.lowered: set[str] = set()
@@ -121,18 +121,18 @@ class _Walk:
             if cls == "InputLayer":
                 continue
             if cls == "Lambda":
-                self.refusals.append(f"layer {name!r} (Lambda): {_LAMBDA_REASON}")
+                self.refusals.append((name, "Lambda", _LAMBDA_REASON))
             elif _is_custom(layer):
-                self.refusals.append(f"layer {name!r} ({cls}): a custom class; its code is not in the file "
-                                     "and tfjsconv never runs model code")
+                self.refusals.append((name, cls, "a custom class; its code is not in the file and tfjsconv "
+                                            "never runs model code"))
             elif layer_key(layer) not in LAYERS:
                 what = "Keras operation" if layer_key(layer).startswith("op:") else "layer class"
-                self.refusals.append(f"layer {name!r} ({cls}): no lowering to TF ops for this {what}")
+                self.refusals.append((name, cls, f"no lowering to TF ops for this {what}"))
             config = layer.get("config")
             for key in _ACTIVATION_KEYS:
                 problem = check_activation(config.get(key)) if isinstance(config, dict) else None
                 if problem:
-                    self.refusals.append(f"layer {name!r} ({cls}): {problem}")
+                    self.refusals.append((name, cls, problem))
 
     def check_names(self) -> None:
         for name, entries in self.entries.items():
@@ -291,7 +291,7 @@ class _Walk:
             with self.builder.scope(name):
                 result = lowering.fn(call)
         except Refusal as exc:
-            self.refusals.append(f"layer {name!r} ({cls}): {exc}")
+            self.refusals.append((name, cls, str(exc)))
             return [POISON], [None]
         self.lowered.add(name)
         if isinstance(result, Lowered):
@@ -437,7 +437,21 @@ def _output_names(config: JsonDict) -> list[str]:
     return _unique([name for name, _, _ in _triples((config.get("config") or {}).get("output_layers"))])
 
 
-def config_refusals(config: JsonDict) -> list[str]:
+def refusal_text(refusals: Sequence[tuple[str, str, str]]) -> str:
+    """One line: the refused layers grouped by (class, reason), each group naming its first layers."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for name, cls, why in refusals:
+        groups.setdefault((cls, why), []).append(name)
+    parts = []
+    for (cls, why), names in groups.items():
+        shown = ", ".join(repr(n) for n in names[:4])
+        if len(names) > 4:
+            shown += f" and {len(names) - 4} more"
+        parts.append(f"{'layers' if len(names) > 1 else 'layer'} {shown} ({cls}): {why}")
+    return "cannot lower to a TF.js graph model: " + "; ".join(parts)
+
+
+def config_refusals(config: JsonDict) -> list[tuple[str, str, str]]:
     """What the lowering would refuse in ``config`` by class and activation alone (no weights read)."""
     walk = _Walk(KerasModelSource(config, (), False))
     try:
@@ -445,8 +459,16 @@ def config_refusals(config: JsonDict) -> list[str]:
         walk.index(config)
         walk.check(config)
     except (AttributeError, TypeError, ValueError, KeyError, IndexError):
-        return ["not a well-formed Keras model config"]
+        return [("<model>", "config", "not a well-formed Keras model config")]
     return walk.refusals
+
+
+def check_lowerable(config: JsonDict, path: Optional[Path]) -> None:
+    """Raises the refusal listing before any weight is read (a weights file may hold variables of a
+    class nothing here knows, which would otherwise be reported first)."""
+    refusals = config_refusals(config)
+    if refusals:
+        raise UnsupportedError(refusal_text(refusals), path)
 
 
 def lower_keras_model(source: KerasModelSource) -> Graph:
@@ -462,8 +484,7 @@ def lower_keras_model(source: KerasModelSource) -> Graph:
         walk.check_names()
         walk.check(config)
         if walk.refusals:
-            raise UnsupportedError("cannot lower to a TF.js graph model: " + "; ".join(walk.refusals),
-                                   source.path)
+            raise UnsupportedError(refusal_text(walk.refusals), source.path)
         walk.index_weights()
         inputs = _model_inputs(walk, config)
         outputs, _ = walk.run_model(config, inputs, [None] * len(inputs), top=True)
@@ -471,8 +492,7 @@ def lower_keras_model(source: KerasModelSource) -> Graph:
         raise InputError(f"model_config is not a well-formed Keras model config ({type(exc).__name__}: "
                          f"{exc})", source.path) from exc
     if walk.refusals:
-        raise UnsupportedError("cannot lower to a TF.js graph model: " + "; ".join(walk.refusals),
-                               source.path)
+        raise UnsupportedError(refusal_text(walk.refusals), source.path)
     walk.check_unused()
     graph = walk.builder.graph
     names = _output_names(config)

@@ -53,6 +53,7 @@ _VARIABLES: dict[str, _Spec] = {
     **{key: (("depthwise_kernel", None), ("pointwise_kernel", None), ("bias", "use_bias"))
        for key in ("separable_conv1d", "separable_conv2d")},
     "group_normalization": (("gamma", "scale"), ("beta", "center")),
+    "layer_scale": (("gamma", None),),  # keras.applications ConvNeXt
     "batch_normalization": (("gamma", "scale"), ("beta", "center"), ("moving_mean", None),
                             ("moving_variance", None)),
     "layer_normalization": (("gamma", "scale"), ("beta", "center")),

@@ -202,6 +202,13 @@ def masking(call: LayerCall) -> Lowered:
     return Lowered([out], [mask])
 
 
+@lower_layer("LayerScale")
+def layer_scale(call: LayerCall) -> Value:
+    """keras.applications ConvNeXt's LayerScale: x * gamma, one factor per channel."""
+    gamma = call.weight("gamma", shape=(int(call.config["projection_dim"]),))
+    return call.builder.binary("Mul", call.input, gamma)
+
+
 # Layers that only act while training (or only add losses): the identity at inference.
 _IDENTITIES = ("Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise",
                "GaussianDropout", "AlphaDropout", "ActivityRegularization", "RandomFlip", "RandomRotation",
