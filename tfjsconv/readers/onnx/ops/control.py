@@ -44,6 +44,17 @@ class BodyContext(OnnxContext):
         self.captures.append((outer, arg))
         return arg
 
+    def bring(self, outer: Value) -> Value:
+        """An enclosing graph's value inside this body: a copy of a constant, else a capture."""
+        if outer.producer.op == "Const":
+            return self.const(self.const_value(outer), "outer", outer.dtype)
+        for known, arg in self.captures:
+            if known is outer:
+                return arg
+        arg = self.argument(f"capture_{len(self.captures)}", outer.dtype, outer.shape)
+        self.captures.append((outer, arg))
+        return arg
+
     def argument(self, name: str, dtype: Optional[DType], shape: Optional[Shape]) -> Value:
         node = self.graph.add_node("Placeholder", attrs={"dtype": dtype or DType.FLOAT},
                                    name=self.graph.unique_name(name))
@@ -244,6 +255,16 @@ def _stack(body: BodyContext, acc: Value, item: Value, prepend: bool = False) ->
     pieces = [row, acc] if prepend else [acc, row]
     return body.op("ConcatV2", [*pieces, body.int_const([0], "axis")],
                    {"T": item.dtype, "N": 2, "Tidx": DType.INT32}, dtype=item.dtype)
+
+
+def loop_bodies(ctx: OnnxContext, label: str) -> tuple[BodyContext, BodyContext]:
+    """The (body, cond) function contexts of a new StatelessWhile."""
+    return _new_body(ctx, f"{label}_body"), _new_body(ctx, f"{label}_cond")
+
+
+def run_while(ctx: OnnxContext, body: BodyContext, cond: BodyContext, inits: list[Value],
+              body_outs: list[Value], cond_out: Value) -> list[Value]:
+    return _while(ctx, body, cond, inits, body_outs, cond_out)
 
 
 def _while(ctx: OnnxContext, body: BodyContext, cond: BodyContext, inits: list[Value],
