@@ -47,6 +47,10 @@ _NAMES = {
 # Element types TF.js computes as float32 (the model's numbers then differ by float32 rounding).
 REDUCED_FLOATS = {10: "float16", 11: "float64", 16: "bfloat16"}
 _REDUCED_DTYPES = {DType.HALF, DType.DOUBLE, DType.BFLOAT16}
+# Integer types TF.js has no name for (its graph loader maps them to a null dtype): int16 and uint16
+# fit int32; uint32 and uint64 are held like int64 (TF.js's int32, range-checked where constant).
+_WIDENED = {DType.INT16: DType.INT32, DType.UINT16: DType.INT32, DType.UINT32: DType.INT64,
+            DType.UINT64: DType.INT64}
 
 
 def onnx_dtype(elem_type: int, ctx: Optional[Any] = None) -> DType:
@@ -76,7 +80,7 @@ def compute_dtype(elem_type: int, ctx: Optional[Any] = None) -> DType:
         if ctx is not None:
             ctx.reduced.add(REDUCED_FLOATS[int(elem_type)])
         return DType.FLOAT
-    return dtype
+    return _WIDENED.get(dtype, dtype)
 
 
 def as_computed(array: Any, reduced: Optional[set[str]] = None) -> Any:
