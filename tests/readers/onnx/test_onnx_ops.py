@@ -9,6 +9,7 @@ import pytest
 from onnx_builders import convert_ir, helper, run_model, save_model, value_info
 
 from tfjsconv.errors import UnsupportedError
+from tfjsconv.ir.interpret import interpret
 from tfjsconv.readers.onnx.model import load_onnx_graph, tf_name
 from tfjsconv.readers.onnx.ops import lookup
 from tfjsconv.readers.onnx.problems import UnsupportedNodesError
@@ -230,26 +231,26 @@ def test_unsupported_ops_are_listed_together(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "attrs, needle",
+    "attrs",
     [
-        ({"mode": "cubic"}, "cubic"),
-        (
-            {"mode": "nearest", "coordinate_transformation_mode": "align_corners", "nearest_mode": "floor"},
-            "no TF.js setting",
-        ),
+        {"mode": "cubic"},
+        {"mode": "cubic", "exclude_outside": 1, "cubic_coeff_a": -0.5},
+        {"mode": "nearest", "coordinate_transformation_mode": "align_corners", "nearest_mode": "floor"},
+        {"mode": "linear", "antialias": 1},
     ],
 )
-def test_resize_refuses_inexact_modes(tmp_path: Path, attrs: dict, needle: str) -> None:
+def test_resize_modes_tfjs_lacks_become_gathers_with_onnx_numbers(tmp_path: Path, attrs: dict) -> None:
+    from onnx.reference import ReferenceEvaluator
+
     nodes = [helper.make_node("Resize", ["x", "", "scales"], ["y"], **attrs)]
-    path = save_model(
-        tmp_path / "m.onnx",
-        nodes,
-        [value_info("x", [1, 1, 3, 3])],
-        [value_info("y", None)],
-        {"scales": np.array([1, 1, 2.5, 2.5], np.float32)},
-    )
-    with pytest.raises(UnsupportedError, match=needle):
-        load_onnx_graph(path)
+    scales = np.array([1, 1, 2.5, 0.6], np.float32)
+    path = save_model(tmp_path / "m.onnx", nodes, [value_info("x", [1, 2, 3, 5])], [value_info("y", None)],
+                      {"scales": scales}, opset=19)
+    x = randn(1, 2, 3, 5)
+    graph = convert_ir(path)
+    assert not graph.find("ResizeBilinear") and not graph.find("ResizeNearestNeighbor")
+    expected = ReferenceEvaluator(str(path)).run(None, {"x": x})[0]
+    np.testing.assert_allclose(interpret(graph, {"x": x})["y"], expected, rtol=1e-5, atol=1e-5)
 
 
 def test_average_pool_ceil_mode_partial_window_is_refused(tmp_path: Path) -> None:

@@ -143,31 +143,56 @@ def _resize(
     return [ctx.transpose(y, TO_NCHW, "to_nchw")]
 
 
-def _optional_const(ctx: OnnxContext, value: Optional[Value], what: str) -> Optional[np.ndarray]:
+def _given(ctx: OnnxContext, value: Optional[Value]) -> Optional[Value]:
+    """An optional scales / sizes / roi input, None when absent or empty."""
     if value is None:
         return None
+    dims = ctx.dims(value)
     data = ctx.const_value(value)
-    if data is None:
-        if value.shape is not None and value.shape.dims == (0,):
-            return None
-        raise ctx.refuse(f"Resize {what} must be constant")
-    return None if data.size == 0 else np.asarray(data).reshape(-1)
+    if (dims is not None and dims == (0,)) or (data is not None and data.size == 0):
+        return None
+    return value
+
+
+def _dispatch(ctx: OnnxContext, node: OnnxNode, x: Value, scales: Optional[Value], sizes: Optional[Value],
+              roi: Optional[Value]) -> list[Optional[Value]]:
+    """The native TF.js resize where it is exact, else gathers (resize_gather.py)."""
+    from ..problems import NodeRefusal
+    from .resize_gather import resize_general
+
+    scale_c = None if scales is None else ctx.const_value(scales)
+    size_c = None if sizes is None else ctx.const_value(sizes)
+    static = (scales is None or scale_c is not None) and (sizes is None or size_c is not None)
+    plain = roi is None and node.attr("axes") is None and text_attr(node, "keep_aspect_ratio_policy",
+                                                                     "stretch") == "stretch"
+    if static and plain and (scale_c is not None or size_c is not None):
+        try:
+            return _resize(ctx, node, x, None if scale_c is None else np.asarray(scale_c).reshape(-1),
+                           None if size_c is None else np.asarray(size_c).reshape(-1))
+        except NodeRefusal:
+            pass  # not exact with TF.js's resize ops: the general form below is
+    return [resize_general(ctx, node, x, scales, sizes, roi)]
 
 
 @onnx_op("Resize", since=10)
 def resize_v10(ctx: OnnxContext, node: OnnxNode) -> list[Optional[Value]]:
-    return _resize(ctx, node, ctx.required(node, 0), _optional_const(ctx, ctx.input(node, 1), "scales"), None)
+    return _dispatch(ctx, node, ctx.required(node, 0), _given(ctx, ctx.input(node, 1)), None, None)
 
 
 @onnx_op("Resize", since=11)
 def resize_v11(ctx: OnnxContext, node: OnnxNode) -> list[Optional[Value]]:
-    scales = _optional_const(ctx, ctx.input(node, 2), "scales")
-    sizes = _optional_const(ctx, ctx.input(node, 3), "sizes")
-    if node.attr("axes") is not None:
-        raise ctx.refuse("Resize with the axes attribute")
-    return _resize(ctx, node, ctx.required(node, 0), scales, sizes)
+    roi = _given(ctx, ctx.input(node, 1))
+    mode = text_attr(node, "coordinate_transformation_mode", "half_pixel")
+    return _dispatch(ctx, node, ctx.required(node, 0), _given(ctx, ctx.input(node, 2)),
+                     _given(ctx, ctx.input(node, 3)), roi if mode == "tf_crop_and_resize" else None)
+
+
+@onnx_op("Upsample", since=7)
+def upsample_v7(ctx: OnnxContext, node: OnnxNode) -> list[Optional[Value]]:
+    scales = ctx.const(np.asarray(node.attr("scales"), np.float32), "scales")
+    return _dispatch(ctx, node, ctx.required(node, 0), scales, None, None)
 
 
 @onnx_op("Upsample", since=9)
 def upsample(ctx: OnnxContext, node: OnnxNode) -> list[Optional[Value]]:
-    return _resize(ctx, node, ctx.required(node, 0), _optional_const(ctx, ctx.input(node, 1), "scales"), None)
+    return _dispatch(ctx, node, ctx.required(node, 0), _given(ctx, ctx.input(node, 1)), None, None)
