@@ -59,10 +59,15 @@ def batch_norm(call: LayerCall) -> Value:
     variance = call.weight_array("moving_variance", shape=params)
     for extra in ("renorm_mean", "renorm_stddev", "renorm_mean_weight", "renorm_stddev_weight"):
         call.ignore_weight(extra)  # batch renormalisation only changes training; inference uses moving stats
-    if rank == 4 and axes == [3] and gamma is not None and beta is not None:
+    if rank == 4 and axes == [3]:
         # The op tf-keras's fused path emits; fold_batch_norm folds it into a preceding convolution.
-        ins = [x, *(b.weight(w, f"{call.name}/{n}") for w, n in
-                    ((gamma, "gamma"), (beta, "beta"), (mean, "moving_mean"), (variance, "moving_variance")))]
+        channels = params[0]
+        scale_v = (b.weight(gamma, f"{call.name}/gamma") if gamma is not None
+                   else b.const(np.ones(channels, np.float32), "ones"))
+        offset_v = (b.weight(beta, f"{call.name}/beta") if beta is not None
+                    else b.const(np.zeros(channels, np.float32), "zeros"))
+        ins = [x, scale_v, offset_v, b.weight(mean, f"{call.name}/moving_mean"),
+               b.weight(variance, f"{call.name}/moving_variance")]
         attrs = {"epsilon": epsilon, "data_format": b"NHWC", "is_training": False,
                  "exponential_avg_factor": 1.0, "U": DType.FLOAT}
         return b.op("FusedBatchNormV3", ins, attrs, num_outputs=6)
