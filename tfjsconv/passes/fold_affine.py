@@ -25,7 +25,7 @@ from ..ir.attrs import attr_text
 from ..ir.graph import Graph, Node, Value
 from ..ir.types import DType
 from .base import Editor, RewritePass, add, add_const, const_of, register_pass
-from .fusion_util import sole_use
+from .fusion_util import CONV_MATMUL_ACTIVATIONS, sole_use
 
 _PLAIN = frozenset({"Conv2D", "DepthwiseConv2dNative", "MatMul", "BatchMatMul", "BatchMatMulV2",
                     "BatchMatMulV3"})
@@ -154,7 +154,11 @@ def fold_chain(ed: Editor, node: Node) -> bool:
         cur = nxt.outputs[0]
     if not chain:
         return False
-    needs_bias = node.op not in _FUSED and bool(np.any(affine.offset != 0))
+    follower = sole_use(graph, chain[-1].outputs[0], ed.is_main)
+    # A zero bias is kept before an activation: TF.js fused ops start with BiasAdd, so without it
+    # contraction and activation would stay two nodes.
+    needs_bias = node.op not in _FUSED and (bool(np.any(affine.offset != 0)) or (
+        follower is not None and follower.op in CONV_MATMUL_ACTIVATIONS))
     if 1 + int(needs_bias) >= 1 + len(chain):
         return False  # nothing saved (a lone bias add is the fusion passes' job)
     last = chain[-1]

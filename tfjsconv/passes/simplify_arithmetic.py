@@ -28,6 +28,7 @@ from .fusion_util import sole_use
 from .simplify_util import forward, keeps_shape
 
 RULES: Registry[str, Rule] = Registry("simplify_arithmetic rule")
+_BIASED_CONTRACTIONS = frozenset({"Conv2D", "DepthwiseConv2dNative", "MatMul"})
 
 
 class Step:
@@ -70,6 +71,10 @@ def _identity(ed: Editor, step: Step) -> bool:
     """``x * 1`` / ``x + 0`` (and ``x - 0``, ``x / 1``, a zero bias) -> ``x``."""
     neutral = 1 if step.kind == "mul" else 0
     if not np.all(step.c == neutral) or not keeps_shape(step.var, step.c):
+        return False
+    if step.kind == "add" and step.var.producer.op in _BIASED_CONTRACTIONS:
+        # A zero bias right after a convolution or matmul costs nothing once fused, and without it
+        # a following activation cannot fuse (TF.js fused ops start with BiasAdd): keep it.
         return False
     out = step.node.outputs[0]
     if out.dtype is not None and step.var.dtype is not None and out.dtype != step.var.dtype:

@@ -11,55 +11,17 @@ import h5py
 import numpy as np
 import pytest
 from cli_checks import assert_clean_failure, run_cli
+from keras_h5 import dense as _dense
+from keras_h5 import dense_weights as _weights
+from keras_h5 import functional as _functional
+from keras_h5 import layer as _layer
+from keras_h5 import write_keras2_h5 as _write
 
 import tfjsconv
 from tfjsconv.errors import ConverterError, InputError, UnsupportedError
 
 ROOT = Path(__file__).resolve().parents[3]
 BAD = ROOT / "fixtures" / "bad"
-
-
-def _input(name: str = "x", dim: int = 3) -> dict[str, Any]:
-    return {"class_name": "InputLayer", "name": name, "inbound_nodes": [],
-            "config": {"batch_input_shape": [None, dim], "dtype": "float32", "name": name}}
-
-
-def _layer(cls: str, name: str, source: str, **config: Any) -> dict[str, Any]:
-    return {"class_name": cls, "name": name, "inbound_nodes": [[[source, 0, 0, {}]]],
-            "config": {"name": name, "trainable": True, "dtype": "float32", **config}}
-
-
-def _functional(layers: list[dict[str, Any]], output: str) -> dict[str, Any]:
-    return {"class_name": "Functional", "config": {"name": "model", "layers": [_input(), *layers],
-                                                   "input_layers": [["x", 0, 0]],
-                                                   "output_layers": [[output, 0, 0]]}}
-
-
-def _write(path: Path, config: dict[str, Any], weights: dict[str, dict[str, np.ndarray]]) -> Path:
-    """A tf-keras 2 layout .h5 (``weights``: layer -> {variable: array})."""
-    with h5py.File(path, "w") as f:
-        f.attrs["keras_version"] = "2.21.0"
-        f.attrs["backend"] = "tensorflow"
-        f.attrs["model_config"] = json.dumps(config)
-        group = f.create_group("model_weights")
-        group.attrs["layer_names"] = np.array([n.encode() for n in ["x", *weights]], dtype="S")
-        group.create_group("x").attrs["weight_names"] = np.zeros((0,), "float64")
-        for layer, arrays in weights.items():
-            names = [f"{layer}/{w}:0" for w in arrays]
-            sub = group.create_group(layer)
-            sub.attrs["weight_names"] = np.array([n.encode() for n in names], dtype="S")
-            for full, array in zip(names, arrays.values()):
-                sub.create_dataset(full, data=array)
-    return path
-
-
-def _dense(name: str = "d", units: int = 2, source: str = "x", **config: Any) -> dict[str, Any]:
-    return _layer("Dense", name, source, units=units, activation=config.pop("activation", "linear"),
-                  use_bias=True, **config)
-
-
-def _weights(rows: int = 3, units: int = 2) -> dict[str, np.ndarray]:
-    return {"kernel": np.ones((rows, units), np.float32), "bias": np.zeros(units, np.float32)}
 
 
 def _convert(model: Path, out: Path):  # type: ignore[no-untyped-def]
@@ -133,8 +95,7 @@ def test_layers_route_points_to_the_graph_route(tmp_path: Path) -> None:
     """tfjs-layers has no causal padding; the graph route lowers it, and the layers refusal says so."""
     conv = _layer("Conv1D", "conv", "x", filters=2, kernel_size=[3], strides=[1], padding="causal",
                   data_format="channels_last", dilation_rate=[1], groups=1, activation="relu", use_bias=True)
-    config = _functional([conv], "conv")
-    config["config"]["layers"][0]["config"]["batch_input_shape"] = [None, 8, 2]
+    config = _functional([conv], "conv", shape=(8, 2))
     kernel = np.arange(12, dtype=np.float32).reshape(3, 2, 2) / 10
     model = _write(tmp_path / "m.h5", config, {"conv": {"kernel": kernel, "bias": np.zeros(2, np.float32)}})
     with pytest.raises(UnsupportedError) as info:
