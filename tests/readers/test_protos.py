@@ -31,9 +31,17 @@ TF_TABLES: dict[str, Any] = json.loads((FIXTURES / "tf_proto_fields.json").read_
 SAVED_MODELS: dict[str, Any] = json.loads((FIXTURES / "expected.json").read_text())["saved_models"]
 
 
-def tf_name(full_name: str) -> str:
-    prefix = "tfjsconv.tf."
-    return "tensorflow." + full_name[len(prefix):] if full_name.startswith(prefix) else full_name
+# Our package -> the package of the real schema (tf-keras's keras_metadata.pb has its own).
+PACKAGES = {"tfjsconv.tf.": "tensorflow.", "tfjsconv.keras.": "third_party.py.tf_keras.protobuf."}
+
+
+def tf_name(full_name: str, package: str = "") -> str:
+    """The real message name of one of ours; a field type inside a tf-keras message lives in
+    tf-keras's package (it has its own copy of VersionDef)."""
+    for ours, theirs in PACKAGES.items():
+        if full_name.startswith(ours):
+            return (PACKAGES.get(package, theirs) if package else theirs) + full_name[len(ours):]
+    return full_name
 
 
 def is_repeated(field: FieldDescriptor) -> bool:
@@ -53,7 +61,7 @@ def all_descriptors() -> tuple[list[Descriptor], list[EnumDescriptor]]:
     enums: list[EnumDescriptor] = []
     for name in MODULES:
         file = importlib.import_module(f"tfjsconv._proto.{name}").DESCRIPTOR
-        assert file.package == "tfjsconv.tf"
+        assert file.package + "." in PACKAGES
         for desc in file.message_types_by_name.values():
             messages.extend(walk(desc))
         enums.extend(file.enum_types_by_name.values())
@@ -72,7 +80,8 @@ def test_every_declared_field_matches_tensorflow() -> None:
             type_name = (field.message_type.full_name if field.message_type else
                          field.enum_type.full_name if field.enum_type else "")
             oneof = field.containing_oneof.name if field.containing_oneof else ""
-            mine = [field.number, field.type, is_repeated(field), tf_name(type_name), oneof]
+            package = "tfjsconv.keras." if desc.full_name.startswith("tfjsconv.keras.") else ""
+            mine = [field.number, field.type, is_repeated(field), tf_name(type_name, package), oneof]
             assert mine == table[field.name], f"{desc.full_name}.{field.name}"
             checked += 1
     for enum in enums:

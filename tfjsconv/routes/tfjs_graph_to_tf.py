@@ -61,12 +61,12 @@ def graph_model_to_saved_model(ctx: RouteContext) -> None:
     ``--signature_name`` (default ``serving_default``)."""
     from ..writers.tf.prepare import prepare_for_tensorflow
     from ..writers.tf.saved_model import build_saved_model, write_saved_model
-    from ..writers.tf.variables import child_names, lift_variables
+    from ..writers.tf.variables import child_names, lift_variables, weights_by_rule
 
     model = _read(ctx)
     with _naming(model):
         tables = prepare_for_tensorflow(model.graph, model.initializer)
-        lifted = lift_variables(model.graph, child_names(("signatures",)))
+        lifted = lift_variables(model.graph, weights_by_rule(child_names(("signatures",))))
         saved, variables = build_saved_model(model.graph, tables, lifted,
                                              ctx.options.signature_name or "serving_default")
     write_saved_model(saved, variables, ctx.output_dir)

@@ -9,9 +9,10 @@ and metadata verbatim and only rewrites the weights.  Quantized inputs are dequa
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Optional
 
-from ..errors import InputError
+from ..errors import InputError, UnsupportedError
+from ..ir.graph import Graph
 from ..readers.tfjs.layers_model import TfjsLayersModel, read_tfjs_layers_model
 from ..version import CONVERTED_BY
 from ..writers.keras_h5_writer import KERAS_H5_FILE, layers_with_weights, write_keras_h5
@@ -120,3 +121,42 @@ def layers_model_to_keras_archive(ctx: RouteContext) -> None:
         raise InputError("model.json has no modelTopology.model_config (a weights-only model); "
                          "a Keras model file needs the architecture", model.model_json)
     write_keras_archive(ctx.output_dir / KERAS_FILE, config, model.weights(), model.model_json)
+
+
+@register_route("tfjs_layers_model", "keras_saved_model")
+def layers_model_to_keras_saved_model(ctx: RouteContext) -> None:
+    """A tf-keras SavedModel: the layers as tf-keras revives them (``keras_metadata.pb``, the object
+    graph, the checkpoint) plus a ``serving_default`` signature computed by the Keras layer lowering,
+    whose variables are the layers' own."""
+    from ..lowering.keras.model import KerasModelSource, lower_keras_model
+    from ..writers.tf.keras_objects import KERAS_METADATA_FILE, keras_objects
+    from ..writers.tf.prepare import prepare_for_tensorflow
+    from ..writers.tf.saved_model import build_saved_model, write_saved_model
+    from ..writers.tf.variables import lift_variables
+
+    _warn_tfjs_only_flags(ctx)
+    model = read_tfjs_layers_model(ctx.input_path)
+    topology = model.topology or {}
+    config = topology.get("model_config")
+    if not isinstance(config, dict):
+        raise InputError("model.json has no modelTopology.model_config (a weights-only model); "
+                         "a Keras model needs the architecture", model.model_json)
+    weights = model.weights()  # one set of objects: the lowering's weight Consts hold these very arrays
+    objects = keras_objects(config, weights, model.model_json, _keras_version(topology))
+    try:
+        graph: Optional[Graph] = lower_keras_model(KerasModelSource(config, [("", weights)], False,
+                                                                    model.model_json))
+    except UnsupportedError as exc:
+        # tf-keras rebuilds the layers from their configs and needs no graph; only the serving
+        # signature (tf.saved_model.load, TF Serving) does.
+        ctx.warn(f"the SavedModel has no serving signature: {exc.message}")
+        graph = None
+    lifted = []
+    if graph is not None:
+        prepare_for_tensorflow(graph, None)
+        by_data = {id(variable.value): variable for variable in objects.variables}
+        lifted = lift_variables(graph, lambda node: by_data.get(id(node.attrs.get("value"))))
+    saved, _ = build_saved_model(graph, [], lifted, "serving_default", objects=objects.graph,
+                                 checkpoint_graph=objects.checkpoint, variables=objects.variables)
+    write_saved_model(saved, objects.variables, ctx.output_dir, objects.checkpoint)
+    (ctx.output_dir / KERAS_METADATA_FILE).write_bytes(objects.metadata.SerializeToString())

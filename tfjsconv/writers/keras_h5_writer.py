@@ -32,6 +32,9 @@ _MODEL_CLASSES = frozenset({"Sequential", "Functional", "Model"})
 # Keras >= 3.12 adds these to every VarianceScaling-family initializer config; TF.js ignores them,
 # tf-keras rejects them as unknown arguments.  Only the default (null) values can be dropped safely.
 _KERAS3_INITIALIZER_KEYS = ("input_axes", "output_axes")
+# Layer options Keras 3 added, which tf-keras rejects as unknown arguments: dropped at their default
+# (the only value tf-keras can compute).
+_KERAS3_LAYER_DEFAULTS = {"LayerNormalization": {"rms_scaling": False}}
 
 
 def tf_keras_model_config(config: Any) -> Any:
@@ -45,6 +48,9 @@ def tf_keras_model_config(config: Any) -> Any:
     if "class_name" in out and isinstance(inner, dict):
         for key in _KERAS3_INITIALIZER_KEYS:
             if key in inner and inner[key] is None:
+                del inner[key]
+        for key, default in _KERAS3_LAYER_DEFAULTS.get(str(out["class_name"]), {}).items():
+            if key in inner and inner[key] == default:
                 del inner[key]
     return out
 

@@ -147,3 +147,39 @@ def model_outputs(entry: JsonDict, inputs: list[Shape]) -> Outputs:
             return None
         out.append(shapes[tensor])
     return out
+
+
+def first_call_inputs(entry: JsonDict, inputs: Optional[list[Shape]] = None) -> dict[str, list[Shape]]:
+    """Input shapes of the first call of every layer, nested models' layers included (by name):
+    what tf-keras builds a revived layer with."""
+    config = entry.get("config") or {}
+    layers = [layer for layer in config.get("layers") or [] if isinstance(layer, dict)]
+    found: dict[str, list[Shape]] = {}
+    if entry.get("class_name") == "Sequential":
+        first = (layers[0].get("config") or {}) if layers else {}
+        shape = first.get("batch_input_shape")
+        current: Optional[list[Shape]] = inputs or ([tuple(shape)] if isinstance(shape, list) else None)
+        for layer in layers:
+            if layer.get("class_name") == "InputLayer" or not current:
+                continue
+            found[_name(layer)] = current[:1]
+            _nested(layer, current[:1], found)
+            current = outputs_of(layer, current[:1])
+        return found
+    shapes = call_shapes(entry, inputs)
+    for layer in layers:
+        nodes = layer.get("inbound_nodes") or []
+        sources = _sources(nodes[0]) if nodes else None
+        if not sources:
+            continue
+        known = [shapes.get((s, n), [None] * (t + 1))[t] for s, n, t in sources]
+        if all(shape is not None for shape in known):
+            found[_name(layer)] = [shape for shape in known if shape is not None]
+            _nested(layer, found[_name(layer)], found)
+    return found
+
+
+def _nested(layer: JsonDict, inputs: list[Shape], found: dict[str, list[Shape]]) -> None:
+    if layer.get("class_name") in MODEL_CLASSES:
+        for name, shapes in first_call_inputs(layer, inputs).items():
+            found.setdefault(name, shapes)

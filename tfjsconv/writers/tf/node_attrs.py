@@ -51,12 +51,16 @@ def _dtype(value: Value, node: Node) -> DType:
 
 
 def _infer_from_inputs(spec: OpSpec, node: Node, attrs: dict[str, Any]) -> None:
+    """Type attrs bound to inputs follow the inputs' dtypes, overriding what the node says: producers
+    are typed first (from their own OpDefs), and TF.js - which ignores most type attrs - may have
+    been handed a wrong one that TensorFlow would enforce."""
     for arg, values in zip(spec.inputs, _partition(spec, node, attrs)):
         if arg.number_attr and arg.number_attr not in attrs:
             attrs[arg.number_attr] = len(values)
-        if arg.type_attr and arg.type_attr not in attrs and values:
+        if arg.type_attr and values and (arg.type_attr not in attrs or isinstance(values[0].dtype, DType)):
             attrs[arg.type_attr] = _dtype(values[0], node)
-        if arg.type_list_attr and arg.type_list_attr not in attrs:
+        if arg.type_list_attr and (arg.type_list_attr not in attrs
+                                   or all(isinstance(v.dtype, DType) for v in values)):
             attrs[arg.type_list_attr] = [_dtype(v, node) for v in values]
 
 

@@ -17,9 +17,9 @@ from .variables import Variable
 class ObjectGraph:
     """A SavedObjectGraph under construction (node 0 is the root user object)."""
 
-    def __init__(self) -> None:
+    def __init__(self, root_identifier: str = "_generic_user_object") -> None:
         self.proto = saved_object_graph_pb2.SavedObjectGraph()
-        self.user_object(None, "", "_generic_user_object")
+        self.user_object(None, "", root_identifier)
 
     def _add(self, parent: Optional[int], name: str) -> tuple[int, Any]:
         node_id = len(self.proto.nodes)
@@ -35,6 +35,11 @@ class ObjectGraph:
         node.user_object.version.producer = 1
         node.user_object.version.min_consumer = 1
         return node_id
+
+    def reference(self, parent: int, name: str, node_id: int) -> None:
+        """A second name for an existing node (Keras: ``layer-3`` and ``layer_with_weights-1``)."""
+        child = self.proto.nodes[parent].children.add()
+        child.node_id, child.local_name = node_id, name
 
     def variable(self, parent: int, name: str, variable: Variable) -> int:
         node_id, node = self._add(parent, name)

@@ -199,16 +199,19 @@ class _Builder:
         self.names = Names()
         self.function_names = _FunctionNames()
         self.handles: list[tuple[Node, Variable]] = []
-        self.variable_ids: list[int] = []
+        self.variable_ids: dict[int, int] = {}  # id(variable) -> its object node
         self.table_ids: dict[str, int] = {}
         self.table_handles: dict[str, Value] = {}
         self.init_calls: list[Node] = []
 
     def add_variable(self, variable: Variable) -> None:
-        parent = 0
-        for part in variable.path[:-1]:
-            parent = self.obj.child(parent, part)
-        self.variable_ids.append(self.obj.variable(parent, variable.path[-1], variable))
+        if variable.node_id is not None:  # already in the object graph the caller built
+            self.variable_ids[id(variable)] = variable.node_id
+        else:
+            parent = 0
+            for part in variable.path[:-1]:
+                parent = self.obj.child(parent, part)
+            self.variable_ids[id(variable)] = self.obj.variable(parent, variable.path[-1], variable)
         name = self.names.claim("_".join(variable.path))
         handle = self.top.add_node("VarHandleOp", name=name, attrs={
             "dtype": variable.dtype, "shape": Shape.of(variable.shape), "shared_name": name.encode()})
@@ -237,9 +240,11 @@ class _Builder:
         self.table_handles[table.name] = node.output(0)
         self.init_calls.append(_call(self.top, "table_init", initialize, [node.output(0)], [DType.INT32]))
 
-    def add_signature(self, signature: Signature) -> tuple[list[Node], Node, list[DType]]:
+    def add_signature(self, signature: Signature,
+                      lifted: list[tuple[Node, Variable]]) -> tuple[list[Node], Node, list[DType]]:
         """The signature's object, concrete function, Placeholders and call; returns the last three."""
         body = signature.body
+        handles = {id(variable): handle for handle, variable in self.handles}
         name = self.function_names(f"signature_wrapper_{signature.name}")
         self.top.functions[name] = body
         placeholders = []
@@ -249,9 +254,9 @@ class _Builder:
                                                    "shape": _shape_of(node) or Shape.unknown()})
             placeholder.output(0).dtype = node.attrs["dtype"]
             placeholders.append(placeholder)
-        tables = [t.attrs[RESOURCE_KEY_ATTR] for t in body.inputs[len(placeholders) + len(self.handles):]]
-        captured = [h.output(0) for h, _ in self.handles] + [self.table_handles[t] for t in tables]
-        bound = self.variable_ids + [self.table_ids[t] for t in tables]
+        tables = [t.attrs[RESOURCE_KEY_ATTR] for t in body.inputs[len(placeholders) + len(lifted):]]
+        captured = [handles[id(v)].output(0) for _, v in lifted] + [self.table_handles[t] for t in tables]
+        bound = [self.variable_ids[id(v)] for _, v in lifted] + [self.table_ids[t] for t in tables]
         out_types = [value_dtype(v, f"output {k}") for k, v in body.outputs]
         call_inputs = [p.output(0) for p in placeholders] + captured
         call = _call(self.top, "StatefulPartitionedCall", name, call_inputs, out_types)
@@ -272,46 +277,55 @@ class _Builder:
                 meta.meta_info_def.stripped_op_list.op.add().CopyFrom(spec.proto)
 
 
-def build_saved_model(graph: Graph, tables: list[Table], lifted: list[tuple[Node, Variable]],
+def build_saved_model(graph: Optional[Graph], tables: list[Table], lifted: list[tuple[Node, Variable]],
                       signature_name: str, tags: Sequence[str] = ("serve",),
-                      objects: Optional[ObjectGraph] = None) -> tuple[Any, list[Variable]]:
+                      objects: Optional[ObjectGraph] = None, checkpoint_graph: Optional[Any] = None,
+                      variables: Optional[list[Variable]] = None) -> tuple[Any, list[Variable]]:
     """The SavedModel proto whose ``signature_name`` runs ``graph`` (see ``serving_signature``) with
-    the ``lifted`` variables and the tables; also returns the variables to checkpoint."""
-    signature = serving_signature(graph, signature_name, lifted)
+    the ``lifted`` variables and the tables; also returns the variables to checkpoint.
+
+    ``objects`` is an object graph the caller already started (a Keras model's layers, whose
+    variables then carry their ``node_id``), ``checkpoint_graph`` its checkpoint counterpart, and
+    ``variables`` all the model's variables when the serving function uses only some of them.
+    Without a ``graph`` the SavedModel has no signature (only the objects and their variables).
+    """
     builder = _Builder(objects)
-    for _, variable in lifted:
+    all_variables = variables if variables is not None else [v for _, v in lifted]
+    for variable in all_variables:
         builder.add_variable(variable)
     for table in tables:
         builder.add_table(table)
-    placeholders, call, out_types = builder.add_signature(signature)
     top = builder.top
+    signature = serving_signature(graph, signature_name, lifted) if graph is not None else None
+    placeholders, call, out_types = builder.add_signature(signature, lifted) if signature else ([], None, [])
     init = top.add_node("NoOp", name=top.unique_name("saved_model_init"), control_inputs=builder.init_calls,
                         num_outputs=0)
-    variables = [v for _, v in lifted]
     model = saved_model_pb2.SavedModel()
     model.saved_model_schema_version = 1
     meta = model.meta_graphs.add()
-    object_graph = checkpoint_object_graph(variables).SerializeToString()
+    object_graph = (checkpoint_graph or checkpoint_object_graph(all_variables)).SerializeToString()
     meta.saver_def.CopyFrom(_saver(top, builder.handles, object_graph))
     proto, encoder = graph_def(top)
     meta.graph_def.CopyFrom(proto)
     builder.meta_info(meta, tags)
-    sig = meta.signature_def[signature_name]
-    sig.method_name = PREDICT_METHOD
-    for key, placeholder, node in zip(signature.input_keys, placeholders, signature.body.inputs):
-        _tensor_info(sig.inputs[key], f"{encoder.node_names[id(placeholder)]}:0", node.attrs["dtype"],
-                     _shape_of(node))
-    call_name = encoder.node_names[id(call)]
-    for index, (key, value) in enumerate(signature.body.outputs):
-        _tensor_info(sig.outputs[key], f"{call_name}:{index}", out_types[index], value.shape)
+    if signature is not None and call is not None:
+        sig = meta.signature_def[signature_name]
+        sig.method_name = PREDICT_METHOD
+        for key, placeholder, node in zip(signature.input_keys, placeholders, signature.body.inputs):
+            _tensor_info(sig.inputs[key], f"{encoder.node_names[id(placeholder)]}:0", node.attrs["dtype"],
+                         _shape_of(node))
+        call_name = encoder.node_names[id(call)]
+        for index, (key, value) in enumerate(signature.body.outputs):
+            _tensor_info(sig.outputs[key], f"{call_name}:{index}", out_types[index], value.shape)
     meta.signature_def[INIT_OP_SIGNATURE].outputs[INIT_OP_SIGNATURE].name = encoder.node_names[id(init)]
     meta.object_graph_def.CopyFrom(builder.obj.proto)
-    return model, variables
+    return model, all_variables
 
 
-def write_saved_model(model: Any, variables: list[Variable], out_dir: Path) -> None:
+def write_saved_model(model: Any, variables: list[Variable], out_dir: Path,
+                      checkpoint_graph: Optional[Any] = None) -> None:
     """``saved_model.pb`` and ``variables/`` in ``out_dir`` (variables streamed one at a time)."""
-    write_checkpoint(out_dir / "variables" / "variables", variables)
+    write_checkpoint(out_dir / "variables" / "variables", variables, checkpoint_graph)
     try:
         (out_dir / SAVED_MODEL_FILE).write_bytes(model.SerializeToString())
     except (OSError, ValueError) as exc:

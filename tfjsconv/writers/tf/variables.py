@@ -18,7 +18,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 import numpy as np
 
@@ -43,6 +43,7 @@ class Variable:
     value: ArrayLike
     dtype: DType
     trainable: bool = True
+    node_id: Optional[int] = None  # its object-graph node, when the caller built the object graph
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -62,29 +63,30 @@ def is_weight(node: Node) -> bool:
     return int(np.prod(value.shape, dtype=np.int64)) > 1
 
 
-def lift_variables(graph: Graph, names: Callable[[Node], tuple[str, ...]],
-                   rule: Callable[[Node], bool] = is_weight) -> list[tuple[Node, Variable]]:
-    """Replaces each Const of ``graph`` (not of its functions) that ``rule`` picks by a
-    ``ReadVariableOp`` of a new DT_RESOURCE Placeholder; returns (placeholder, variable) pairs.
-
-    ``names(const)`` gives the variable's object-graph path.  The read keeps the Const's name.
-    """
-    lifted = []
+def lift_variables(graph: Graph, choose: Callable[[Node], Optional[Variable]]) -> list[tuple[Node, Variable]]:
+    """Replaces each Const of ``graph`` (not of its functions) for which ``choose`` gives a variable by
+    a ``ReadVariableOp`` of a DT_RESOURCE Placeholder; returns the (placeholder, variable) pairs, one
+    per variable.  The read keeps the Const's name."""
+    lifted: list[tuple[Node, Variable]] = []
+    handles: dict[int, Node] = {}
     ordered_after = [n for n in graph.nodes if n.control_inputs]  # nodes that may wait for a Const
     for node in list(graph.nodes):
-        if node.op != "Const" or not rule(node):
+        variable = choose(node) if node.op == "Const" else None
+        if variable is None:
             continue
-        dtype: DType = node.attrs["dtype"]
-        value = node.attrs["value"]
-        shape = Shape.of(tuple(int(d) for d in value.shape))
-        handle = graph.add_node("Placeholder", name=graph.unique_name(node.name + "/resource"),
-                                attrs={"dtype": DType.RESOURCE, "shape": Shape.of(()),
-                                       HANDLE_DATA_ATTR: (dtype, shape)})
-        handle.output(0).dtype = DType.RESOURCE
-        read = graph.add_node("ReadVariableOp", [handle.output(0)], {"dtype": dtype},
+        handle = handles.get(id(variable))
+        if handle is None:
+            shape = Shape.of(variable.shape)
+            handle = graph.add_node("Placeholder", name=graph.unique_name(node.name + "/resource"),
+                                    attrs={"dtype": DType.RESOURCE, "shape": Shape.of(()),
+                                           HANDLE_DATA_ATTR: (variable.dtype, shape)})
+            handle.output(0).dtype = DType.RESOURCE
+            handles[id(variable)] = handle
+            lifted.append((handle, variable))
+        read = graph.add_node("ReadVariableOp", [handle.output(0)], {"dtype": variable.dtype},
                               name=graph.unique_name(node.name + "/read"))
-        read.output(0).dtype = dtype
-        read.output(0).shape = shape
+        read.output(0).dtype = variable.dtype
+        read.output(0).shape = Shape.of(variable.shape)
         graph.replace_uses(node.output(0), read.output(0))
         for other in ordered_after:
             if node in other.control_inputs:
@@ -92,8 +94,17 @@ def lift_variables(graph: Graph, names: Callable[[Node], tuple[str, ...]],
         name = node.name
         graph.remove_node(node)
         graph.rename(read, name)
-        lifted.append((handle, Variable(names(node), name, value, dtype)))
     return lifted
+
+
+def weights_by_rule(names: Callable[[Node], tuple[str, ...]],
+                    rule: Callable[[Node], bool] = is_weight) -> Callable[[Node], Optional[Variable]]:
+    """A ``choose`` for ``lift_variables``: a new variable (path from ``names``) per Const ``rule`` picks."""
+    def choose(node: Node) -> Optional[Variable]:
+        if not rule(node):
+            return None
+        return Variable(names(node), node.name, node.attrs["value"], node.attrs["dtype"])
+    return choose
 
 
 def child_names(existing: Sequence[str] = ()) -> Callable[[Node], tuple[str, ...]]:
@@ -136,11 +147,13 @@ def checkpoint_object_graph(variables: Sequence[Variable]) -> Any:
     return graph
 
 
-def write_checkpoint(prefix: Path, variables: Sequence[Variable]) -> list[Path]:
-    """The variables (streamed, one at a time) plus the object graph, as one tensor bundle."""
+def write_checkpoint(prefix: Path, variables: Sequence[Variable],
+                     object_graph: Optional[Any] = None) -> list[Path]:
+    """The variables (streamed, one at a time) plus the object graph (by default the tree of the
+    variables' paths), as one tensor bundle."""
     writer = BundleWriter(prefix)
     for variable in variables:
         writer.add(variable.checkpoint_key, variable.value, variable.dtype)
-    graph = checkpoint_object_graph(variables).SerializeToString()
+    graph = (object_graph or checkpoint_object_graph(variables)).SerializeToString()
     writer.add(OBJECT_GRAPH_KEY, np.array(graph, dtype=object), DType.STRING)
     return writer.finish()

@@ -1,6 +1,7 @@
-"""TF.js layers models back to Keras 3 ``.keras`` archives, checked without Keras: the archive a Keras 3
-model makes the round trip fixture -> TF.js -> .keras, has the weights layout Keras 3.15 itself wrote,
-and reads back through tfjsconv into the same numbers in the real TF.js."""
+"""TF.js layers models back to Keras, checked without Keras: Keras 3 ``.keras`` archives (the round trip
+fixture -> TF.js -> .keras has the weights layout Keras 3.15 itself wrote and reads back through
+tfjsconv into the same numbers in the real TF.js) and tf-keras SavedModels (both the revivable layers
+and the serving signature read back into the same numbers)."""
 
 from __future__ import annotations
 
@@ -142,3 +143,65 @@ def test_weights_only_model_is_refused_with_one_line(tmp_path: Path) -> None:
         tfjsconv.convert(model_dir, tmp_path / "model.keras", output_format="keras_keras")
     assert "weights-only model" in str(caught.value) and "\n" not in str(caught.value)
     assert not (tmp_path / "model.keras").exists()
+
+
+# ----- keras_saved_model ----------------------------------------------------------------------------------
+
+SAVED_MODEL_ROUND_TRIP = ("keras2_dense_dropout_bn", "keras3_multi_io", "keras2_nested_sequential",
+                          "keras3_conv_variants", "keras3_misc_layers")
+
+
+def to_keras_saved_model(model_dir: Path, out: Path) -> Path:
+    report = tfjsconv.convert(model_dir, out, output_format="keras_saved_model")
+    assert {name for name, _ in report.files} == {"saved_model.pb", "keras_metadata.pb"}
+    return out
+
+
+@pytest.mark.parametrize("name", SAVED_MODEL_ROUND_TRIP)
+def test_keras_saved_model_round_trip_in_tfjs(tmp_path: Path, tfjs: TfjsRunner, name: str) -> None:
+    """Both halves, read back by tfjsconv: the Keras layers (keras_metadata.pb + object graph +
+    checkpoint) as a layers model, and the serving signature as a graph model."""
+    case = CASES[name]
+    saved = to_keras_saved_model(to_tfjs(case, tmp_path / "tfjs"), tmp_path / "sm")
+    layers = tmp_path / "layers"
+    report = tfjsconv.convert(saved, layers, input_format="keras_saved_model")
+    assert report.output_format == "tfjs_layers_model"
+    named = tfjs.run_named(layers, "layers", case.inputs(), label=f"{name}-keras_sm-layers")
+    assert [key for key, _ in named] == list(case.spec["outputs"])
+    compare_outputs([array for _, array in named], case.expected(), case.tolerance, f"{name} layers")
+    graph = tmp_path / "graph"
+    tfjsconv.convert(saved, graph, input_format="tf_saved_model")  # the serving signature
+    keys = list(case.spec["outputs"])
+    got = tfjs.run(graph, "graph", case.inputs(), keys, label=f"{name}-keras_sm-graph")
+    compare_outputs(got, case.expected(), case.tolerance, f"{name} serving signature")
+
+
+def test_keras_saved_model_layout(tmp_path: Path) -> None:
+    from tfjsconv.readers.keras.saved_model import read_keras_metadata
+    from tfjsconv.readers.tf.bundle import TensorBundle
+    from tfjsconv.readers.tf.saved_model import read_saved_model
+
+    model_dir = to_tfjs(CASES["keras2_nested_sequential"], tmp_path / "tfjs")
+    saved = to_keras_saved_model(model_dir, tmp_path / "sm")
+    meta = read_saved_model(saved).meta_graphs[0]
+    nodes = meta.object_graph_def.nodes
+    root = {c.local_name: c.node_id for c in nodes[0].children}
+    assert nodes[0].user_object.identifier == "_tf_keras_network"
+    weighted = sorted(k for k in root if k.startswith("layer_with_weights-"))
+    assert weighted and all(root[k] in root.values() for k in weighted)
+    metadata = {m.node_id: m for m in read_keras_metadata(saved / "keras_metadata.pb")}
+    assert metadata[0].node_path == "root" and json.loads(metadata[0].metadata)["class_name"] == "Functional"
+    for key in weighted:  # every weighted layer is rebuilt from its config with a known input shape
+        layer = json.loads(metadata[root[key]].metadata)
+        assert layer["build_input_shape"]["class_name"] == "TensorShape", layer["name"]
+    want = {w.name: w.array() for w in read_tfjs_layers_model(model_dir).weights()}
+    with TensorBundle.open(saved / "variables" / "variables") as bundle:
+        graph = bundle.object_graph()
+        assert graph is not None
+        stored = {a.full_name: bundle.read(a.checkpoint_key) for n in graph.nodes for a in n.attributes}
+    assert sorted(stored) == sorted(want)
+    for name, array in want.items():
+        assert stored[name].tobytes() == array.tobytes(), name
+    assert all(key.startswith("layer_with_weights-") for key in
+               (a.checkpoint_key for n in graph.nodes for a in n.attributes))
+    assert set(meta.signature_def) == {"serving_default", "__saved_model_init_op"}
