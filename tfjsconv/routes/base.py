@@ -70,6 +70,7 @@ ROUTE_TABLE: dict[tuple[str, str], str] = {
     ("tfjs_graph_model", "tf_saved_model"): "tfjsconv.routes.tfjs_graph_to_tf",
     ("tfjs_layers_model", "keras"): "tfjsconv.routes.tfjs_layers_routes",
     ("tfjs_layers_model", "keras_keras"): "tfjsconv.routes.tfjs_layers_routes",
+    ("tfjs_layers_model", "keras_saved_model"): "tfjsconv.routes.tfjs_layers_routes",
     ("tfjs_layers_model", "tfjs_graph_model"): "tfjsconv.routes.keras_to_graph",
     ("tfjs_layers_model", "tfjs_layers_model"): "tfjsconv.routes.tfjs_layers_routes",
 }
