@@ -33,6 +33,11 @@ _TYPED = frozenset({
 })
 
 
+# Ops whose typed data input is not the first one: Split(split_dim, value), SelectV2(cond, t, e),
+# Fill(dims, value).
+_DATA_INPUT = {"Split": 1, "SelectV2": 1, "Select": 1, "Fill": 1}
+
+
 def dims(value: Value) -> Dims:
     """The static shape of ``value`` as a tuple (None dims unknown), or None for an unknown rank."""
     return None if value.shape is None else value.shape.dims
@@ -120,7 +125,8 @@ class Builder:
                 name: Optional[str] = None, dtype: Optional[DType] = None,
                 num_outputs: int = 1) -> list[Value]:
         attrs = dict(attrs or {})
-        first = inputs[0].dtype if inputs else None
+        data = _DATA_INPUT.get(op, 0)  # the input whose type is the op's T (not an axis or condition)
+        first = inputs[data].dtype if len(inputs) > data else None
         if op in _TYPED and "T" not in attrs and first is not None:
             attrs["T"] = first
         out_dtype = dtype or (DType.BOOL if op in BOOL_RESULT else first)

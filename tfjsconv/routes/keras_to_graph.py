@@ -16,6 +16,7 @@ from typing import Any, Optional
 from ..errors import ConverterError, InputError
 from ..ir.weight import Weight
 from ..lowering.keras.model import KerasModelSource, check_lowerable, lower_keras_model
+from ..lowering.keras.registry import LoweringOptions
 from ..lowering.keras.sources import check_rebuildable, h5_named_weights
 from ..passes.pipeline import optimize
 from ..readers.keras.archive import open_keras_archive
@@ -39,7 +40,7 @@ def _naming(path: Path) -> Iterator[None]:
 def convert_keras_source(ctx: RouteContext, source: KerasModelSource, generated_by: Optional[str]) -> None:
     """Lower, optimize and write; nothing is written when any step raises."""
     with _naming(ctx.input_path):
-        graph = lower_keras_model(source)
+        graph = lower_keras_model(source, LoweringOptions(unroll_loops=not ctx.options.control_flow_v2))
         optimize(graph, ctx.options, warnings=ctx.warnings)
         write_graph_model(graph, ctx.output_dir, ctx.options, generated_by=generated_by,
                           warnings=ctx.warnings)

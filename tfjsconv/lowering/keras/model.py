@@ -25,7 +25,16 @@ from ...readers.keras.config import _LAMBDA_REASON, MODEL_CLASSES, translate_cla
 from ..builder import Builder
 from . import layers as _builtin_layers  # noqa: F401  (registers the built-in lowerings)
 from .activations import check_activation
-from .registry import LAYERS, LayerCall, LayerWeights, Lowered, Refusal, layer_dtype, layer_key
+from .registry import (
+    LAYERS,
+    LayerCall,
+    LayerWeights,
+    Lowered,
+    LoweringOptions,
+    Refusal,
+    layer_dtype,
+    layer_key,
+)
 
 JsonDict = dict[str, Any]
 _ACTIVATION_KEYS = ("activation", "recurrent_activation")
@@ -94,8 +103,9 @@ def _triples(value: Any) -> list[tuple[str, int, int]]:
 
 
 class _Walk:
-    def __init__(self, source: KerasModelSource) -> None:
+    def __init__(self, source: KerasModelSource, options: Optional[LoweringOptions] = None) -> None:
         self.source = source
+        self.options = options or LoweringOptions()
         self.path = str(source.path) if source.path is not None else None
         self.keras3 = source.keras3
         self.builder = Builder(Graph(name="graph"))
@@ -286,7 +296,7 @@ class _Walk:
         weights = self.weights.setdefault(name, LayerWeights(name, {}))
         inputs, masks = _explicit_masks(inputs, masks, args, kwargs)
         call = LayerCall(self.builder, name, cls, config, list(inputs), list(masks), weights, self.keras3,
-                         self.path, args, kwargs)
+                         self.path, args, kwargs, options=self.options)
         try:
             with self.builder.scope(name):
                 result = lowering.fn(call)
@@ -471,14 +481,14 @@ def check_lowerable(config: JsonDict, path: Optional[Path]) -> None:
         raise UnsupportedError(refusal_text(refusals), path)
 
 
-def lower_keras_model(source: KerasModelSource) -> Graph:
+def lower_keras_model(source: KerasModelSource, options: Optional[LoweringOptions] = None) -> Graph:
     """The TF-op graph of ``source``; raises listing every layer it cannot lower."""
     config = source.config
     if not isinstance(config, dict) or str(config.get("class_name")) not in MODEL_CLASSES:
         raise UnsupportedError(f"the model config is a {config.get('class_name')!r}, not a Sequential or "
                                "functional model", source.path)
     config = translate_class_names(copy.deepcopy(config))
-    walk = _Walk(source)
+    walk = _Walk(source, options or LoweringOptions())
     try:
         walk.index(config)
         walk.check_names()

@@ -97,6 +97,16 @@ class LayerWeights:
         return sorted(set(self.items) - self.used)
 
 
+@dataclass(frozen=True)
+class LoweringOptions:
+    """Conversion choices that change how layers are lowered (not what they compute)."""
+
+    # Recurrent layers with a static sequence length: unrolled time loops (the default: several times
+    # faster in TF.js, see benchmarks/rnn_loop_speed.py) or functional While loops, which keep the
+    # graph small (--control_flow_v2, the official flag asking for functional control flow).
+    unroll_loops: bool = True
+
+
 @dataclass
 class LayerCall:
     """One call of one Keras layer, as its lowering sees it."""
@@ -113,6 +123,7 @@ class LayerCall:
     args: Any = None  # the call's positional arguments with tensors as Values (other values as saved)
     kwargs: JsonDict = field(default_factory=dict)  # keyword arguments, likewise
     call_layer: Optional[Callable[[JsonDict, list[Value]], list[Value]]] = None  # lowers a sub-layer
+    options: LoweringOptions = field(default_factory=LoweringOptions)
 
     # ----- inputs ---------------------------------------------------------------------------------
     @property

@@ -48,17 +48,13 @@ class WeightsView(LayerWeights):
         return sorted(set(self._keys) - self.used)
 
 
-# "auto": unroll when the sequence length is static, else a StatelessWhile; "while" always loops
-# (benchmarks/rnn_loop_speed.py sets it to time both forms).
-LOOP_STYLE = "auto"
-
-
 @dataclass(frozen=True)
 class LoopOptions:
     return_sequences: bool
     go_backwards: bool
     zero_output_for_mask: bool
     reverse_outputs: bool = False  # pack sequence outputs in input order (Bidirectional's backward half)
+    unroll: bool = True  # a static length is unrolled unless functional loops were asked for
 
 
 def _mask_of(call: LayerCall) -> Optional[Value]:
@@ -82,7 +78,7 @@ def run_loop(b: Builder, cells: Sequence[Cell], x: Value, mask: Optional[Value],
     if shape is None or len(shape) != 3:
         raise Refusal("expects a (batch, time, features) input")
     steps = shape[1]
-    if steps is None or LOOP_STYLE == "while":
+    if steps is None or not opts.unroll:
         return while_loop(b, cells, x, mask, initial, return_sequences=opts.return_sequences,
                           go_backwards=opts.go_backwards, zero_output_for_mask=opts.zero_output_for_mask,
                           reverse_outputs=opts.reverse_outputs, label=cells[0].label)
@@ -238,7 +234,7 @@ def lower_recurrent(call: LayerCall, cls: str, config: JsonDict, weights: LayerW
             grouped.append(list(initial[i:i + cell.state_count]))
             i += cell.state_count
     opts = LoopOptions(bool(config.get("return_sequences", False)), go_backwards, zero_output_for_mask,
-                       reverse_outputs)
+                       reverse_outputs, call.options.unroll_loops)
     out, states = run_loop(b, cells, x, mask, grouped, opts)
     if config.get("time_major") and opts.return_sequences:
         out = b.transpose(out, [1, 0, 2], "time_major_output")

@@ -20,6 +20,7 @@ activations are one op on one contiguous slice.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Optional
@@ -241,8 +242,7 @@ def make_cell(call: LayerCall, cls: str, config: JsonDict, weights: LayerWeights
     check_cell_config(config, cls)
     units = int(config["units"])
     gates = _gate_count(kind) * units
-    view = LayerCall(call.builder, call.name, call.class_name, config, call.inputs, call.masks, weights,
-                     call.keras3, call.path)
+    view = dataclasses.replace(call, config=config, weights=weights)
     kernel = view.weight_array("kernel", shape=(in_dim, gates))
     recurrent = view.weight_array("recurrent_kernel", shape=(units, gates))
     bias = None

@@ -3,6 +3,7 @@ TimeDistributed (any layer applied to every time step, as one call on (batch * t
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Optional
 
 from ....ir.graph import Value
@@ -115,8 +116,8 @@ def time_distributed(call: LayerCall) -> Lowered:
         raise Refusal("needs fixed inner dimensions (all but batch and time)")
     flat = b.reshape(x, [-1, *inner], "flatten_time")
     inner_config = entry.get("config") if isinstance(entry.get("config"), dict) else {}
-    inner_call = LayerCall(b, call.name, inner_cls, inner_config, [flat], [None], call.weights, call.keras3,
-                           call.path)
+    inner_call = dataclasses.replace(call, class_name=inner_cls, config=inner_config, inputs=[flat],
+                                     masks=[None], args=[flat], kwargs={})
     with b.scope("inner"):
         result = lowering.fn(inner_call)
     outs = result.outputs if isinstance(result, Lowered) else ([result] if isinstance(result, Value)
