@@ -61,8 +61,9 @@ _VARIABLES: dict[str, _Spec] = {
     "p_re_lu": (("alpha", None),),
     "normalization": (("mean", None), ("variance", None), ("count", None)),
     # `rnn` is RNN(cell) with one built-in cell; its use_bias lives in the cell's config.
-    **{key: _RNN_CELL for key in ("simple_rnn", "lstm", "gru", "conv_lstm2d", "rnn", "simple_rnn_cell",
-                                  "lstm_cell", "gru_cell", "conv_lstm2d_cell")},
+    **{key: _RNN_CELL for key in ("simple_rnn", "lstm", "gru", "conv_lstm1d", "conv_lstm2d", "conv_lstm3d",
+                                  "rnn", "simple_rnn_cell", "lstm_cell", "gru_cell", "conv_lstm1d_cell",
+                                  "conv_lstm2d_cell", "conv_lstm3d_cell")},
     # Layers only the graph-model route lowers (tfjs-layers has no such classes).
     "einsum_dense": (("kernel", None), ("bias", lambda config: bool(config.get("bias_axes")))),
     "attention": (("scale", "use_scale"),

@@ -4,6 +4,7 @@ from ... import shape_rules_split  # noqa: F401  (shape rules of the split/stack
 from . import (  # noqa: F401
     attention,
     conv,
+    conv_lstm,
     core,
     einsum_dense,
     keras_ops,

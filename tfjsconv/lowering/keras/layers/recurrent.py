@@ -75,8 +75,8 @@ def run_loop(b: Builder, cells: Sequence[Cell], x: Value, mask: Optional[Value],
     """The unrolled time loop of ``cells`` (stacked: each feeds the next within a step) over ``x``
     (batch, time, features).  Returns (sequence or last output, final states of every cell)."""
     shape = dims(x)
-    if shape is None or len(shape) != 3:
-        raise Refusal("expects a (batch, time, features) input")
+    if shape is None or len(shape) < 3:
+        raise Refusal("expects a (batch, time, ...) input")
     steps = shape[1]
     if steps is None or not opts.unroll:
         return while_loop(b, cells, x, mask, initial, return_sequences=opts.return_sequences,

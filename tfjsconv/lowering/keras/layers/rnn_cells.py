@@ -62,6 +62,11 @@ class Cell:
         return self.call.builder
 
     @property
+    def channel_axis(self) -> int:
+        """The axis of a step's tensors (batch, ..., channels) that holds the gates."""
+        return 1
+
+    @property
     def state_count(self) -> int:
         return 2 if self.kind == "lstm" else 1
 
@@ -172,11 +177,13 @@ class Cell:
     def _lstm(self, x: Value, h: Optional[Value], c: Optional[Value]) -> tuple[Value, list[Value]]:
         b, u = self.b, self.units
         z = x if h is None else b.binary("AddV2", x, self._matmul(h, self._recurrent_kernel(), "recurrent"))
-        sig, cand = b.outputs("SplitV", [z, b.ints([3 * u, u], "gates/sizes"), b.ints([1], "gates/axis")],
+        sig, cand = b.outputs("SplitV", [z, b.ints([3 * u, u], "gates/sizes"),
+                                         b.ints([self.channel_axis], "gates/axis")],
                               {"num_split": 2, "T": z.dtype,
                                "Tlen": DType.INT32}, num_outputs=2, name="gates")
         gates = self._act(sig, "recurrent_activation")
-        i, f, o = b.outputs("Split", [b.ints([1], "ifo/axis"), gates], {"num_split": 3, "T": gates.dtype},
+        i, f, o = b.outputs("Split", [b.ints([self.channel_axis], "ifo/axis"), gates],
+                            {"num_split": 3, "T": gates.dtype},
                             num_outputs=3, name="ifo", dtype=gates.dtype)
         new_c = b.binary("Mul", i, self._act(cand, "activation"))
         if c is not None:
@@ -196,14 +203,15 @@ class Cell:
             if bias is not None:
                 rec = b.op("BiasAdd", [rec, bias], {"data_format": b"NHWC"}, name="recurrent/bias")
             rec_zr, rec_h = b.outputs("SplitV", [rec, b.ints([2 * u, u], "recurrent/sizes"),
-                                                 b.ints([1], "recurrent/axis")],
+                                                 b.ints([self.channel_axis], "recurrent/axis")],
                                       {"num_split": 2, "T": rec.dtype, "Tlen": DType.INT32}, num_outputs=2,
                                       name="recurrent/split")
         else:
             rec_zr = self._matmul(h, self._recurrent_kernel("zr"), "recurrent_zr")
         zr = x_zr if rec_zr is None else b.binary("AddV2", x_zr, rec_zr)
         zr = self._act(zr, "recurrent_activation")
-        z, r = b.outputs("Split", [b.ints([1], "zr/axis"), zr], {"num_split": 2, "T": zr.dtype},
+        z, r = b.outputs("Split", [b.ints([self.channel_axis], "zr/axis"), zr],
+                         {"num_split": 2, "T": zr.dtype},
                          num_outputs=2,
                          name="zr", dtype=zr.dtype)
         if self.reset_after:
