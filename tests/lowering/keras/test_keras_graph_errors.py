@@ -133,3 +133,12 @@ def test_library_model_config_suggests_a_saved_model(tmp_path: Path) -> None:
         assert "keras_hub>GemmaBackbone" in text and "without the code of keras_hub" in text, text
         assert "model.export(dir)" in text
         assert not (tmp_path / output_format).exists()
+
+
+def test_unknown_tfjs_layer_classes_point_to_the_graph_route(tmp_path: Path) -> None:
+    source = ROOT / "fixtures" / "models" / "kg_keras3_normalization" / "model.keras"
+    with pytest.raises(UnsupportedError) as info:
+        tfjsconv.convert(str(source), str(tmp_path / "layers"), input_format="keras_keras",
+                         output_format="tfjs_layers_model")
+    text = str(info.value)
+    assert "GroupNormalization" in text and "use --output_format=tfjs_graph_model" in text
