@@ -371,10 +371,9 @@ def capture_tables(main: Graph, init: Graph) -> None:
 
 
 def _flatten_lookup_keys(graph: Graph, node: Node) -> None:
-    """TF.js 4.22 returns a rank-1 result whatever the rank of the keys (it stacks one value per key).
-
-    Keys of any other rank are flattened before the lookup and the result gets their shape back.
-    """
+    """TF.js 4.22 returns a rank-1 result whatever the rank of the keys (it reads the keys' flat data
+    and stacks one value per key), so the result of keys of any other rank gets their shape back.
+    The keys themselves need no flattening: TF.js never looks at their shape."""
     keys, default = node.inputs[1], node.inputs[2]
     if keys.shape is not None and keys.shape.rank == 1:
         return
@@ -384,10 +383,6 @@ def _flatten_lookup_keys(graph: Graph, node: Node) -> None:
     value_type = node.attrs.get("Tout", default.dtype)
     consumers = list(node.output(0).uses)
     outputs = [key for key, value in graph.outputs if value is node.output(0)]
-    minus_one = graph.add_const(np.array([-1], dtype=np.int32), name=f"{node.name}/flat_shape")
-    flat = graph.add_node("Reshape", [keys, minus_one.output(0)], {"T": key_type, "Tshape": DType.INT32},
-                          name=f"{node.name}/flat_keys")
-    graph.set_input(node, 1, flat.output(0))
     shape = graph.add_node("Shape", [keys], {"T": key_type, "out_type": DType.INT32},
                            name=f"{node.name}/keys_shape")
     result = graph.add_node("Reshape", [node.output(0), shape.output(0)],
