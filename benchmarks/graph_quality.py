@@ -20,7 +20,7 @@ then measured in the same run, alternating between them:
   absolute error.
 
 ``--markdown`` writes the same tables as Markdown (the section committed to benchmarks/RESULTS.md).
-The official converter reads only TF sources: ONNX fixtures have no official column.
+The official converter reads no ONNX: ONNX fixtures have no official column.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ from e2e.fixture_cases import FixtureCase, Tolerance, compare_outputs, discover_
 from tfjs_runner import TfjsRunner  # noqa: E402
 
 NODE_BACKENDS = ("cpu", "wasm")
-OFFICIAL_FORMATS = {"tf_saved_model", "tf_frozen_model", "tf_hub"}
+OFFICIAL_FORMATS = {"tf_saved_model", "tf_frozen_model", "tf_hub", "keras", "keras_keras", "keras_saved_model"}
 SIDES = ("ours", "official")
 
 
