@@ -4,7 +4,7 @@ after on random inputs (the numpy interpreter is the oracle)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Callable
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -37,13 +37,13 @@ def random_feeds(g: Graph, seed: int = 0) -> dict[str, np.ndarray]:
 
 
 def check_pass(build: Builder, pass_: Pass, ops: Mapping[str, int], *, changed: bool = True,
-               rtol: float = 1e-5, atol: float = 1e-6) -> Graph:
+               rtol: float = 1e-5, atol: float = 1e-6, ctx: Optional[PassContext] = None) -> Graph:
     """Builds the graph twice, runs ``pass_`` (then drops dead nodes) on one copy and compares the
     op histogram and the numbers; returns the rewritten copy."""
     before, after = Graph(), Graph()
     build(before)
     build(after)
-    assert pass_.run(after, PassContext()) is changed
+    assert pass_.run(after, ctx or PassContext()) is changed
     after.prune()  # what the pipeline's dead-code pass does next
     verify(after)
     assert ops_of(after) == dict(ops), ops_of(after)

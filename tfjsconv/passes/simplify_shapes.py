@@ -3,7 +3,8 @@
 * ``Reshape`` to the shape its input already has goes; ``Reshape`` of a Reshape / Squeeze /
   ExpandDims reads the inner op's input (a reshape only reinterprets the flat element order);
 * ``Transpose`` by the identity goes; ``Transpose(Transpose(x, p1), p2)`` is ``Transpose(x, p1[p2])``;
-* ``Cast`` to the dtype its input has goes;
+* ``Cast`` to the dtype its input has goes (Keras' Tensordot wraps every Dense on 3-D inputs in
+  identity transposes and same-type casts);
 * a zero ``Pad`` / ``PadV2`` of H and W before a VALID (or EXPLICIT) ``Conv2D`` / ``_FusedConv2D``
   becomes the conv's explicit padding (TF.js reads ``explicit_paddings`` for those two ops only;
   its DepthwiseConv2dNative executors ignore it, so a Pad before a depthwise conv stays).
