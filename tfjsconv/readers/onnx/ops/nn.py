@@ -477,14 +477,9 @@ def _ceil_pads(
     return out, changed
 
 
-@onnx_op("MaxPool", since=1)
-def max_pool(ctx: OnnxContext, node: OnnxNode) -> list[Optional[Value]]:
-    return _pool(ctx, node, True)
-
-
-@onnx_op("AveragePool", since=1)
-def average_pool(ctx: OnnxContext, node: OnnxNode) -> list[Optional[Value]]:
-    return _pool(ctx, node, False)
+def native_pool(ctx: OnnxContext, node: OnnxNode, is_max: bool) -> list[Optional[Value]]:
+    """MaxPool / AveragePool as TF.js's NHWC pooling ops (refuses what they cannot express)."""
+    return _pool(ctx, node, is_max)
 
 
 def _global(ctx: OnnxContext, node: OnnxNode, op: str) -> list[Optional[Value]]:
