@@ -51,7 +51,7 @@ def test_every_unconvertible_node_is_listed_at_once_and_nothing_written(tmp_path
         helper.make_node("Det", ["x"], ["d"], name="det"),
         helper.make_node("Det", ["x"], ["d2"], name="det2"),
         helper.make_node("Custom", ["x"], ["c"], name="custom", domain="com.example"),
-        helper.make_node("MaxPool", ["p"], ["m", "idx"], name="pool_with_indices", kernel_shape=[2, 2]),
+        helper.make_node("Dropout", ["p", "ratio", "training"], ["m"], name="training_dropout"),
         helper.make_node("Relu", ["d"], ["r"], name="after_det"),  # fails only because Det did
         helper.make_node("Relu", ["x"], ["y"], name="fine"),
     ]
@@ -59,13 +59,14 @@ def test_every_unconvertible_node_is_listed_at_once_and_nothing_written(tmp_path
         tmp_path / "m.onnx",
         nodes,
         [value_info("x", [2, 2]), value_info("p", [1, 1, 4, 4])],
-        [value_info(n, None) for n in ("d", "d2", "c", "m", "idx", "r", "y")],
+        [value_info(n, None) for n in ("d", "d2", "c", "m", "r", "y")],
+        {"ratio": np.array(0.5, np.float32), "training": np.array(True)},
     )
     out = tmp_path / "out"
     result = run_cli(str(path), str(out))
     line = assert_clean_failure(
         result, out, "4 ONNX nodes", "Det (2 nodes: 'det', 'det2')", "com.example.Custom (1 node: 'custom')",
-        "MaxPool node 'pool_with_indices': the Indices output"
+        "Dropout node 'training_dropout': training_mode=true drops random elements"
     )
     assert "after_det" not in line and "'fine'" not in line
     assert result.returncode == 3

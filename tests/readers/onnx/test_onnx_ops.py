@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 from onnx_builders import convert_ir, helper, run_model, save_model, value_info
 
-from tfjsconv.errors import UnsupportedError
 from tfjsconv.ir.interpret import interpret
 from tfjsconv.readers.onnx.model import load_onnx_graph, tf_name
 from tfjsconv.readers.onnx.ops import lookup
@@ -253,11 +252,26 @@ def test_resize_modes_tfjs_lacks_become_gathers_with_onnx_numbers(tmp_path: Path
     np.testing.assert_allclose(interpret(graph, {"x": x})["y"], expected, rtol=1e-5, atol=1e-5)
 
 
-def test_average_pool_ceil_mode_partial_window_is_refused(tmp_path: Path) -> None:
-    nodes = [helper.make_node("AveragePool", ["x"], ["y"], kernel_shape=[2, 2], strides=[2, 2], ceil_mode=1)]
-    path = save_model(tmp_path / "m.onnx", nodes, [value_info("x", [1, 1, 5, 5])], [value_info("y", None)])
-    with pytest.raises(UnsupportedError, match="ceil_mode"):
-        load_onnx_graph(path)
+@pytest.mark.parametrize(
+    "op, attrs",
+    [
+        ("AveragePool", {"kernel_shape": [2, 2], "strides": [2, 2], "ceil_mode": 1}),
+        ("AveragePool", {"kernel_shape": [3, 3], "pads": [1, 0, 2, 1], "count_include_pad": 0}),
+        ("MaxPool", {"kernel_shape": [2, 3], "dilations": [2, 1], "strides": [1, 2]}),
+        ("LpPool", {"kernel_shape": [2, 2], "p": 3}),
+    ],
+)
+def test_pooling_tfjs_lacks_is_strided_slices_with_onnx_numbers(tmp_path: Path, op: str, attrs: dict) -> None:
+    from onnx.reference import ReferenceEvaluator
+
+    nodes = [helper.make_node(op, ["x"], ["y"], **attrs)]
+    path = save_model(tmp_path / "m.onnx", nodes, [value_info("x", [1, 2, 5, 6])], [value_info("y", None)],
+                      opset=19)
+    x = randn(1, 2, 5, 6)
+    graph = convert_ir(path)
+    assert not graph.find("AvgPool") and not graph.find("MaxPool")
+    expected = ReferenceEvaluator(str(path)).run(None, {"x": x})[0]
+    np.testing.assert_allclose(interpret(graph, {"x": x})["y"], expected, rtol=1e-5, atol=1e-5)
 
 
 def test_external_data_is_read_lazily(tmp_path: Path) -> None:

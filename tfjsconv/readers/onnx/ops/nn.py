@@ -172,8 +172,8 @@ def _conv_attrs(
     return attrs
 
 
-@onnx_op("Conv", since=1)
-def conv(ctx: OnnxContext, node: OnnxNode) -> list[Optional[Value]]:
+def conv2d(ctx: OnnxContext, node: OnnxNode) -> list[Optional[Value]]:
+    """1-D and 2-D Conv as TF.js's NHWC Conv2D / DepthwiseConv2dNative (conv_more.py dispatches)."""
     x, squeeze = _as_2d(ctx, ctx.required(node, 0))
     w, bias = ctx.required(node, 1), ctx.input(node, 2)
     if squeeze:
@@ -190,8 +190,9 @@ def conv(ctx: OnnxContext, node: OnnxNode) -> list[Optional[Value]]:
     strides, dilations = _window_attrs(node, 2 if not squeeze else 1)
     if squeeze:
         strides, dilations = [1, strides[0]], [1, dilations[0]]
-    if max(strides) > 1 and max(dilations) > 1:
-        raise ctx.refuse("TF.js convolutions take strides > 1 or dilations > 1, not both")
+    # TF.js takes strides > 1 or dilations > 1, not both: a dilated stride-1 convolution, then every
+    # stride-th output (the same windows, with the padding the strided one would have).
+    subsample = list(strides) if max(strides) > 1 and max(dilations) > 1 else None
     if squeeze and node.attr("pads") is not None:
         raw = [int(p) for p in node.attr("pads")]
         node = OnnxNode(
@@ -202,6 +203,13 @@ def conv(ctx: OnnxContext, node: OnnxNode) -> list[Optional[Value]]:
     padding, pads = spatial_pads(ctx, node, dims[2:], [kh, kw], strides, dilations)
     xt = to_nhwc(ctx, x, squeeze)
     out_shape = _out_nhwc(ctx, node, squeeze)
+    final_shape = out_shape
+    if subsample is not None:
+        if padding == "SAME":
+            if not pads:
+                raise ctx.refuse("a strided, dilated convolution with SAME padding needs static spatial dims")
+            padding = "EXPLICIT"
+        strides, out_shape = [1, 1], None
     attrs = _conv_attrs(strides, dilations, padding, pads, x.dtype)
     channels = cg * group
     if group == 1:
@@ -220,9 +228,19 @@ def conv(ctx: OnnxContext, node: OnnxNode) -> list[Optional[Value]]:
         y = ctx.op("DepthwiseConv2dNative", [xt, filt], attrs, dtype=x.dtype, shape=out_shape)
     else:
         y = _grouped_conv(ctx, xt, w, group, attrs, out_shape)
+    if subsample is not None:
+        y = ctx.op(
+            "StridedSlice",
+            [y, ctx.int_const([0] * 4, "begin"), ctx.int_const([0] * 4, "end"),
+             ctx.int_const([1, subsample[0], subsample[1], 1], "strides")],
+            {"T": y.dtype, "Index": DType.INT32, "begin_mask": 15, "end_mask": 15, "ellipsis_mask": 0,
+             "new_axis_mask": 0, "shrink_axis_mask": 0},
+            dtype=y.dtype,
+            shape=final_shape,
+        )
     if bias is not None:
         y = ctx.op(
-            "BiasAdd", [y, bias], {"T": y.dtype, "data_format": b"NHWC"}, dtype=y.dtype, shape=out_shape
+            "BiasAdd", [y, bias], {"T": y.dtype, "data_format": b"NHWC"}, dtype=y.dtype, shape=final_shape
         )
     return [to_nchw(ctx, y, squeeze)]
 
@@ -258,117 +276,6 @@ def _grouped_conv(
         {"T": xt.dtype, "N": group, "Tidx": DType.INT32},
         dtype=xt.dtype,
         shape=out_shape,
-    )
-
-
-@onnx_op("ConvTranspose", since=1)
-def conv_transpose(ctx: OnnxContext, node: OnnxNode) -> list[Optional[Value]]:
-    x, squeeze = _as_2d(ctx, ctx.required(node, 0))
-    if squeeze:
-        raise ctx.refuse("1-D ConvTranspose is not supported")
-    w, bias = ctx.required(node, 1), ctx.input(node, 2)
-    c_in, c_out, kh, kw = ctx.static_dims(w, "weight")
-    if int(node.attr("group", 1)) != 1:
-        raise ctx.refuse("grouped ConvTranspose has no TF.js op (Conv2DBackpropInput has no groups)")
-    strides, dilations = _window_attrs(node, 2)
-    if dilations != [1, 1]:
-        raise ctx.refuse("dilated ConvTranspose is not supported by TF.js Conv2DBackpropInput")
-    dims = ctx.dims(x)
-    assert dims is not None
-    if dims[2] is None or dims[3] is None:
-        raise ctx.refuse("ConvTranspose needs static spatial input dimensions")
-    in_hw = (int(dims[2]), int(dims[3]))
-    out_pad = [int(p) for p in node.attr("output_padding", [0, 0])]
-    full = [strides[i] * (in_hw[i] - 1) + (kh, kw)[i] + out_pad[i] for i in range(2)]
-    pads = _transpose_pads(ctx, node, full)
-    out_hw = [full[i] - pads[i][0] - pads[i][1] for i in range(2)]
-    xt = to_nhwc(ctx, x, squeeze)
-    filt = ctx.transpose(w, (2, 3, 1, 0), "filter")  # (kh, kw, out, in), as TF wants
-    batch = _batch_dim(ctx, xt)
-    sizes = ctx.op(
-        "ConcatV2",
-        [batch, ctx.int_const([full[0], full[1], c_out], "hwc"), ctx.int_const([0], "axis")],
-        {"T": DType.INT32, "N": 2, "Tidx": DType.INT32},
-        dtype=DType.INT32,
-        shape=Shape((4,)),
-    )
-    attrs = {
-        "T": x.dtype,
-        "strides": [1, strides[0], strides[1], 1],
-        "padding": b"VALID",
-        "data_format": b"NHWC",
-        "dilations": [1, 1, 1, 1],
-        "explicit_paddings": [],
-        "use_cudnn_on_gpu": True,
-    }
-    full_shape = Shape((dims[0], full[0], full[1], c_out))
-    y = ctx.op("Conv2DBackpropInput", [sizes, filt, xt], attrs, dtype=x.dtype, shape=full_shape)
-    if any(p != (0, 0) for p in pads):
-        shape = Shape((dims[0], out_hw[0], out_hw[1], c_out))
-        y = ctx.op(
-            "Slice",
-            [
-                y,
-                ctx.int_const([0, pads[0][0], pads[1][0], 0], "begin"),
-                ctx.int_const([-1, out_hw[0], out_hw[1], -1], "size"),
-            ],
-            {"T": y.dtype, "Index": DType.INT32},
-            dtype=y.dtype,
-            shape=shape,
-        )
-    if bias is not None:
-        y = ctx.op("BiasAdd", [y, bias], {"T": y.dtype, "data_format": b"NHWC"}, dtype=y.dtype, shape=y.shape)
-    return [ctx.transpose(y, TO_NCHW, "to_nchw")]
-
-
-def _transpose_pads(ctx: OnnxContext, node: OnnxNode, full: Sequence[int]) -> list[tuple[int, int]]:
-    output_shape = node.attr("output_shape")
-    auto_pad = text_attr(node, "auto_pad", "NOTSET")
-    if output_shape is not None or auto_pad in ("SAME_UPPER", "SAME_LOWER"):
-        strides, _ = _window_attrs(node, 2)
-        if output_shape is not None:
-            wanted = [int(s) for s in output_shape][-2:]
-        else:
-            dims = ctx.dims(ctx.required(node, 0))
-            assert dims is not None
-            wanted = [int(dims[2 + i]) * strides[i] for i in range(2)]  # type: ignore[arg-type]
-        pads = []
-        for i in range(2):
-            total = full[i] - wanted[i]
-            if total < 0:
-                raise ctx.refuse("output_shape larger than the full transposed convolution")
-            small, big = total // 2, total - total // 2
-            pads.append((small, big) if auto_pad == "SAME_UPPER" else (big, small))
-        return pads
-    raw = [int(p) for p in node.attr("pads", [0, 0, 0, 0])]
-    return [(raw[0], raw[2]), (raw[1], raw[3])]
-
-
-def _batch_dim(ctx: OnnxContext, x: Value) -> Value:
-    dims = ctx.dims(x)
-    if dims is not None and dims[0] is not None:
-        return ctx.int_const([int(dims[0])], "batch")
-    shape = ctx.op(
-        "Shape",
-        [x],
-        {"T": x.dtype, "out_type": DType.INT32},
-        dtype=DType.INT32,
-        shape=Shape((len(dims) if dims else None,)),
-    )
-    return ctx.op(
-        "StridedSlice",
-        [shape, ctx.int_const([0], "begin"), ctx.int_const([1], "end"), ctx.int_const([1], "strides")],
-        {
-            "T": DType.INT32,
-            "Index": DType.INT32,
-            "begin_mask": 0,
-            "end_mask": 0,
-            "ellipsis_mask": 0,
-            "new_axis_mask": 0,
-            "shrink_axis_mask": 0,
-        },
-        dtype=DType.INT32,
-        shape=Shape((1,)),
     )
 
 
