@@ -36,7 +36,7 @@ HANDLERS: Registry[tuple[str, int], Handler] = Registry("ONNX handler")
 _VERSIONS: dict[str, list[tuple[int, Handler]]] = {}  # op type -> (since, handler), ascending
 _FAMILIES = (
     "math", "nn", "norm", "resize", "tensor", "pad", "shape", "reduce", "indexing", "activations", "control",
-    "rnn", "quant", "pool_general", "conv_more",
+    "rnn", "quant", "pool_general", "conv_more", "misc",
 )
 _EAGER_FOLD_LIMIT = 4 * 1024 * 1024  # bytes; bigger results stay ops (fold_constants decides later)
 
