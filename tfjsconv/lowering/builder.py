@@ -94,6 +94,9 @@ class Builder:
 
     def weight(self, array: ArrayLike, name: str) -> Value:
         """A model weight as a Const, added once however many calls use it."""
+        if np.dtype(array.dtype) in (np.dtype(np.float16), np.dtype(np.float64)):
+            # TF.js computes in float32 only (float16 / float64 Keras policies included).
+            return self.derived_weight(array, "float32", lambda a: a.astype(np.float32), name)
         key = id(array)
         if key not in self._weights:
             self._keep.append(array)

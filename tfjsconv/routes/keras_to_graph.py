@@ -24,7 +24,6 @@ from ..readers.keras.h5 import open_keras_h5
 from ..readers.tfjs.layers_model import read_tfjs_layers_model
 from ..writers.graph_model import write_graph_model
 from .base import RouteContext, register_route
-from .tf_to_graph import convert_saved_model
 
 
 @contextmanager
@@ -100,4 +99,6 @@ def layers_model_to_graph(ctx: RouteContext) -> None:
 def keras_saved_model_to_graph(ctx: RouteContext) -> None:
     # The SavedModel already holds the model's traced serving function, keyed by the Keras input and
     # output layer names: convert that graph, as tf_saved_model does.
+    from .tf_to_graph import convert_saved_model
+
     convert_saved_model(ctx, ctx.input_path, "serving_default")

@@ -41,3 +41,22 @@ def test_conv_batchnorm_relu_is_one_fused_conv_even_with_a_zero_offset(tfjs: Tfj
             want += padded[:, i:i + 5, j:j + 5, :] @ kernel[i, j]
     want = np.maximum(want / np.sqrt(1 + 1e-3), 0)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_float16_and_float64_weights_compute_in_float32(tfjs: TfjsRunner, tmp_path: Path) -> None:
+    """Weights stored in half or double precision (Keras float16/float64 policies) become float32
+    constants: TF.js's graph executor computes in float32 only."""
+    rng = np.random.default_rng(5)
+    kernel = rng.normal(0, 1, (3, 4)).astype(np.float16)
+    bias = rng.normal(0, 1, 4).astype(np.float64)
+    dense = layer("Dense", "d", "x", units=4, activation="tanh", use_bias=True)
+    model = write_keras2_h5(tmp_path / "m.h5", functional([dense], "d"),
+                            {"d": {"kernel": kernel, "bias": bias}})
+    out = tmp_path / "graph"
+    tfjsconv.convert(str(model), str(out), input_format="keras", output_format="tfjs_graph_model")
+    manifest = json.loads((out / "model.json").read_text())["weightsManifest"][0]["weights"]
+    assert {w["dtype"] for w in manifest} == {"float32"}
+    x = rng.normal(0, 1, (2, 3)).astype(np.float32)
+    got = tfjs.run(out, "graph", [("x", x)], ["d"])[0]
+    np.testing.assert_allclose(got, np.tanh(x @ kernel.astype(np.float32) + bias.astype(np.float32)),
+                               rtol=1e-5, atol=1e-5)

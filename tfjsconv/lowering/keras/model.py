@@ -185,6 +185,8 @@ class _Walk:
         except TypeError as exc:
             raise InputError(f"input layer {_name(entry)!r} has an unknown dtype {dtype_name!r}",
                              self.path) from exc
+        if dtype in (DType.HALF, DType.DOUBLE, DType.BFLOAT16):
+            dtype = DType.FLOAT  # what TF.js computes in; its graph executor has no other float type
         name = _name(entry)
         dims = tuple(None if d is None else int(d) for d in shape)
         return self.builder.placeholder(name, dtype, dims, name)
