@@ -64,6 +64,9 @@ def _run(case: FixtureCase, model_dir: Path, tfjs: TfjsRunner, backends: list[st
     signature = model["signature"]
     assert sorted(signature["outputs"]) == sorted(outputs), "signature outputs keyed by layer name"
     assert sorted(signature["inputs"]) == sorted(case.spec["inputs"]), "signature inputs keyed by name"
+    for key, dtype in (case.spec.get("output_dtypes") or {}).items():
+        if dtype.startswith("float"):  # a dtype lost on the way (e.g. an int shape operand's) shows here
+            assert signature["outputs"][key].get("dtype") == "DT_FLOAT", (key, signature["outputs"][key])
     for backend in backends:
         named = tfjs.run_named(model_dir, "graph", case.inputs(), outputs, backend=backend,
                                label=case.case_id)

@@ -34,8 +34,8 @@ _TYPED = frozenset({
 
 
 # Ops whose typed data input is not the first one: Split(split_dim, value), SelectV2(cond, t, e),
-# Fill(dims, value).
-_DATA_INPUT = {"Split": 1, "SelectV2": 1, "Select": 1, "Fill": 1}
+# Fill(dims, value), Conv2DBackpropInput(input_sizes, filter, out_backprop).
+_DATA_INPUT = {"Split": 1, "SelectV2": 1, "Select": 1, "Fill": 1, "Conv2DBackpropInput": 2}
 
 
 def dims(value: Value) -> Dims:
