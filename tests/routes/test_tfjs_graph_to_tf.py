@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from tfjs_runner import TfjsRunner
 
@@ -21,6 +22,7 @@ from tfjsconv.readers.tf.saved_model import read_saved_model
 from tfjsconv.readers.tfjs.graph_model import read_tfjs_graph_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from cli_checks import assert_clean_failure, run_cli  # noqa: E402
 from e2e.fixture_cases import FixtureCase, compare_outputs, discover_cases  # noqa: E402
 
 CASES = {case.name: case for case in discover_cases() if not case.variant}
@@ -137,7 +139,7 @@ def test_hash_tables_become_an_init_op(tmp_path: Path) -> None:
     assert sorted(keys) == [b"bird", b"cat", b"dog", b"fish"]
 
 
-# ----- bad input: one clear line each ------------------------------------------------------------------
+# ----- bad input: one clear line each (through the command line, as a user meets it) ---------------------
 
 def _graph_model(tmp_path: Path) -> Path:
     return to_tfjs(CASES["tf_module_dense"], tmp_path / "tfjs")
@@ -147,10 +149,10 @@ def test_missing_shard_is_named(tmp_path: Path) -> None:
     model = _graph_model(tmp_path)
     shard = next(model.glob("*.bin"))
     shard.unlink()
-    with pytest.raises(InputError) as caught:
-        tfjsconv.convert(model, tmp_path / "out", output_format="tf_saved_model")
-    assert str(caught.value) == f"{shard}: weight shard listed in model.json is missing"
-    assert not (tmp_path / "out").exists()
+    out = tmp_path / "out"
+    result = run_cli(str(model), str(out), "--output_format", "tf_saved_model")
+    line = assert_clean_failure(result, out, str(shard), "weight shard listed in model.json is missing")
+    assert result.returncode == InputError.exit_code, line
 
 
 @pytest.mark.parametrize("change", [-4, 4])
@@ -159,24 +161,41 @@ def test_manifest_sizes_must_match_the_shards(tmp_path: Path, change: int) -> No
     shard = next(model.glob("*.bin"))
     data = shard.read_bytes()
     shard.write_bytes(data[:change] if change < 0 else data + bytes(change))
-    with pytest.raises(InputError) as caught:
-        tfjsconv.convert(model, tmp_path / "out.pb", output_format="tf_frozen_model")
-    message = str(caught.value)
-    assert message.startswith(f"{shard}: ") and "\n" not in message
-    assert ("too short" in message) if change < 0 else (f"hold {len(data) + change} bytes" in message)
+    out = tmp_path / "out.pb"
+    result = run_cli(str(model / "model.json"), str(out), "--output_format=tf_frozen_model")
+    needle = "weight shards are too short" if change < 0 else f"hold {len(data) + change} bytes"
+    assert_clean_failure(result, out, str(shard), needle)
+    assert result.returncode == InputError.exit_code
 
 
 def test_op_without_tensorflow_equivalent(tmp_path: Path) -> None:
     model = _graph_model(tmp_path)
     document: dict[str, Any] = json.loads((model / "model.json").read_text())
-    node = next(n for n in document["modelTopology"]["node"] if n["op"] == "MatMul"
-                or n["op"] == "_FusedMatMul")
+    node = next(n for n in document["modelTopology"]["node"] if n["op"] in ("MatMul", "_FusedMatMul"))
     node["op"] = "SimpleMLInferenceOpWithHandle"
     (model / "model.json").write_text(json.dumps(document))
-    with pytest.raises(UnsupportedError) as caught:
-        tfjsconv.convert(model, tmp_path / "out.pb", output_format="tf_frozen_model")
-    assert str(caught.value) == (f"{model / 'model.json'}: ops with no TensorFlow equivalent: "
-                                 "SimpleMLInferenceOpWithHandle (1 node)")
+    out = tmp_path / "out"
+    result = run_cli(str(model), str(out), "--output_format", "tf_saved_model")
+    line = assert_clean_failure(result, out, str(model / "model.json"),
+                                "ops with no TensorFlow equivalent: SimpleMLInferenceOpWithHandle (1 node)")
+    assert result.returncode == UnsupportedError.exit_code, line
+
+
+def test_quantized_weights_are_dequantized_with_a_warning(tmp_path: Path) -> None:
+    case = CASES["tf_module_dense"]
+    quantized = tmp_path / "tfjs"
+    tfjsconv.convert(case.source, quantized, **case.convert_options(), quantize_uint8=True)
+    report = tfjsconv.convert(quantized, tmp_path / "sm", output_format="tf_saved_model")
+    assert any("written dequantized" in w for w in report.warnings), report.warnings
+    decoded = {n.name: as_array(n.attrs["value"]) for n in read_tfjs_graph_model(quantized).graph.nodes
+               if n.op == "Const"}
+    with TensorBundle.open(tmp_path / "sm" / "variables" / "variables") as bundle:
+        graph = bundle.object_graph()
+        assert graph is not None
+        for attribute in (a for n in graph.nodes for a in n.attributes):
+            stored = bundle.read(attribute.checkpoint_key)
+            assert stored.dtype == np.float32
+            assert stored.tobytes() == decoded[attribute.full_name].tobytes()  # what TF.js computes with
 
 
 def test_inputs_are_never_modified(tmp_path: Path) -> None:
