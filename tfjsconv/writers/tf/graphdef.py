@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable
 from typing import Any, Optional
 
-from ..._proto import function_pb2, graph_pb2, node_def_pb2
+from ..._proto import function_pb2, graph_pb2
 from ...errors import UnsupportedError
 from ...ir.graph import Graph, Node, Value
 from ...ir.types import DType, Shape
@@ -217,7 +217,3 @@ def graph_def(graph: Graph, producer: Optional[int] = None) -> tuple[Any, Encode
     proto.versions.producer = version if version > 0 else DEFAULT_PRODUCER
     proto.versions.min_consumer = MIN_CONSUMER
     return proto, encoder
-
-
-def new_node_def() -> Any:
-    return node_def_pb2.NodeDef()

@@ -16,7 +16,7 @@ from typing import Any, Optional
 from ...errors import UnsupportedError
 from ...ir.graph import Node, Value
 from ...ir.types import DType, Shape
-from .op_table import ArgSpec, OpSpec, arg_count, op_spec
+from .op_table import OpSpec, arg_count, op_spec
 
 # Attr value with the OpDef attr type ("int", "list(type)", ...) when the op is known.
 TypedAttrs = dict[str, tuple[Any, Optional[str]]]
@@ -117,9 +117,3 @@ def output_dtypes(node: Node, attrs: dict[str, Any]) -> list[Optional[DType]]:
         dtype = arg.type or (attrs.get(arg.type_attr) if arg.type_attr else None)
         out.extend([dtype if isinstance(dtype, DType) else None] * (count or 0))
     return out
-
-
-def arg_of(spec: Optional[OpSpec], name: str) -> Optional[ArgSpec]:
-    if spec is None:
-        return None
-    return next((a for a in spec.inputs if a.name == name), None)
