@@ -225,6 +225,16 @@ def _summary_line(report: Any) -> str:
             f"{', '.join(parts)} -> {report.output_dir}")
 
 
+# How to load what the routes back to TensorFlow write ({path}: the output).
+_PYTHON_LOADERS = {
+    "tf_saved_model": "tf.saved_model.load('{path}').signatures['serving_default']",
+    "tf_frozen_model": "tf.compat.v1.import_graph_def (run 'init_all_tables' first if the graph has it) "
+                       "on the GraphDef in '{path}'",
+    "keras_keras": "keras.saving.load_model('{path}')",
+    "keras_saved_model": "tf.keras.models.load_model('{path}') with tf-keras (TF_USE_LEGACY_KERAS=1)",
+}
+
+
 def _print_summary(report: Any) -> None:
     if report.format_detected:
         typer.echo(f"Detected input format: {report.input_format}")
@@ -232,6 +242,9 @@ def _print_summary(report: Any) -> None:
         loader = "loadLayersModel" if report.output_format == "tfjs_layers_model" else "loadGraphModel"
         typer.echo(f"Load it in TF.js with: await tf.{loader}('<where you serve "
                    f"{Path(report.output_dir).name}>/model.json')")
+    elif report.output_format in _PYTHON_LOADERS:
+        typer.echo("Load it in Python with: " + _PYTHON_LOADERS[report.output_format].format(
+            path=report.output_dir))
     typer.echo(_summary_line(report))
 
 

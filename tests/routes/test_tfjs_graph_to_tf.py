@@ -203,3 +203,14 @@ def test_inputs_are_never_modified(tmp_path: Path) -> None:
     before = {p.name: p.read_bytes() for p in model.iterdir()}
     tfjsconv.convert(model, tmp_path / "out.pb", output_format="tf_frozen_model")
     assert {p.name: p.read_bytes() for p in model.iterdir()} == before
+
+
+def test_command_line_says_how_to_load_the_result(tmp_path: Path) -> None:
+    model = _graph_model(tmp_path)
+    result = run_cli(str(model), str(tmp_path / "sm"))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "Detected input format: tfjs_graph_model"
+    assert lines[1] == f"Load it in Python with: tf.saved_model.load('{tmp_path / 'sm'}').signatures" \
+                       "['serving_default']"
+    assert lines[2].startswith("Converted tfjs_graph_model to tf_saved_model in ")
