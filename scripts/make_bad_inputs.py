@@ -131,6 +131,23 @@ def _zip_traversal(d: Path) -> None:
         archive.writestr("../../escape.txt", "written outside the extraction directory\n")
 
 
+# ----- TF.js layers model ---------------------------------------------------------------------------
+
+@maker("layers_shard_traversal")
+def _shard_traversal(d: Path) -> None:
+    """A layers model whose weight shard path leaves its directory to read a file beside it."""
+    import tfjsconv
+
+    web = d / "web"
+    tfjsconv.convert(str(FIXTURES / "keras3_conv_pool" / "model.h5"), str(web))
+    document = json.loads((web / "model.json").read_text())
+    shard = web / document["weightsManifest"][0]["paths"][0]
+    (d / "secret.bin").write_bytes(b"\x2a" * shard.stat().st_size)  # what the path reaches instead
+    shard.unlink()
+    document["weightsManifest"][0]["paths"] = ["../secret.bin"]
+    (web / "model.json").write_text(json.dumps(document))
+
+
 # ----- SavedModel ---------------------------------------------------------------------------------
 
 def _saved_model(directory: Path, build: Callable[[Any], None]) -> None:

@@ -10,7 +10,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import typer
 
@@ -248,8 +248,18 @@ def _print_summary(report: Any) -> None:
     typer.echo(_summary_line(report))
 
 
+def _quiet_h5py_cleanup(default: Callable[[Any], None]) -> Callable[[Any], None]:
+    """h5py reports errors closing objects of a damaged file from ``__dealloc__`` as "Exception
+    ignored" blocks on stderr; the reader has already refused the file in one line, so drop them."""
+    def hook(unraisable: Any) -> None:
+        if "h5py" not in repr(getattr(unraisable, "object", "")):
+            default(unraisable)
+    return hook
+
+
 def main(argv: Optional[list[str]] = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
+    sys.unraisablehook = _quiet_h5py_cleanup(sys.unraisablehook)
     try:
         args = normalize_argv(args)
         # tensorflowjs_converter has no subcommand: `tfjsconv IN OUT --flags` means convert.

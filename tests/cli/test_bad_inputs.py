@@ -3,7 +3,8 @@
 Each must be refused with one ``tfjsconv: error:`` line naming what is wrong, the documented exit
 code, no output directory, and the input files byte for byte unchanged.  Time and memory of these
 refusals are measured by benchmarks/bad_inputs.py, not here.  Every directory under tests/bad_inputs/
-must have an entry below (fuzzing adds its minimized finds there), so none is silently skipped.
+must have an entry below, so none is silently skipped; what fuzzing found is in tests/bad_inputs/fuzz/
+(replayed by tests/fuzz/test_fuzz_regressions.py).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ CASES: dict[str, tuple[str, tuple[str, ...], int, tuple[str, ...]]] = {
     "h5_huge_declared_dataset": ("model.h5", (), 2, ("of 1000000000000 elements (4 TB) exceeds",
                                                      "--max_tensor_bytes")),
     "keras_zip_traversal": ("model.keras", (), 2, ("'../../escape.txt'", "outside")),
+    "layers_shard_traversal": ("web/model.json", (), 2, ("shard path '../secret.bin' points outside",)),
     "saved_model_huge_constant": ("saved_model", (), 2, ("constant of 1000000000000 elements (4 TB) "
                                                          "exceeds",)),
     "saved_model_call_cycle": ("saved_model", (), 3, ("function loop nests calls more than 64 deep",)),
@@ -40,7 +42,7 @@ def _digest(directory: Path) -> dict[str, str]:
 
 
 def test_every_bad_input_has_a_case() -> None:
-    present = {p.name for p in BAD.iterdir() if p.is_dir()}
+    present = {p.name for p in BAD.iterdir() if p.is_dir() and p.name != "fuzz"}  # fuzz: tests/fuzz
     assert present == set(CASES)
 
 
@@ -67,8 +69,9 @@ def test_limit_can_be_raised(tmp_path: Path) -> None:
 
 def test_small_limit_refuses_an_ordinary_weight(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    result = run_cli("--max_tensor_bytes=100", str(KERAS_H5), str(out))
-    assert_clean_failure(result, out, "conv1/kernel", "exceeds the 100 bytes limit per tensor")
+    result = run_cli("--max_tensor_bytes=200", str(KERAS_H5), str(out))
+    assert_clean_failure(result, out, "'conv1/kernel' of 108 elements (432 bytes)",
+                         "exceeds the 200 bytes limit")
     assert result.returncode == 2
 
 

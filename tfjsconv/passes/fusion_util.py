@@ -73,7 +73,12 @@ def fused_attrs(contraction: Node, ops: list[str], num_args: int,
 
 
 def is_float(value: Value) -> bool:
-    return value.dtype is None or value.dtype.numpy.kind == "f"
+    if value.dtype is None:
+        return True
+    try:
+        return value.dtype.numpy.kind == "f"
+    except ValueError:  # quantized and other types numpy lacks are not float
+        return False
 
 
 def channel_vector(value: Value) -> Optional[np.ndarray]:

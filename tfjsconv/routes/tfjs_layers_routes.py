@@ -102,7 +102,12 @@ def layers_model_to_keras_h5(ctx: RouteContext) -> None:
     if not isinstance(config, dict):
         raise InputError("model.json has no modelTopology.model_config (a weights-only model); "
                          "a Keras model file needs the architecture", model.model_json)
-    layers = layers_with_weights(config, model.weights(), model.model_json)
+    try:
+        layers = layers_with_weights(config, model.weights(), model.model_json)
+    except (AttributeError, TypeError, KeyError, ValueError) as exc:  # untrusted JSON of the wrong shape
+        raise InputError("modelTopology.model_config does not have the structure of a Keras model config "
+                         f"({type(exc).__name__}: {' '.join(str(exc).split())[:160]})",
+                         model.model_json) from None
     assert topology is not None
     write_keras_h5(ctx.output_dir / KERAS_H5_FILE, keras_version=_keras_version(topology),
                    backend="tensorflow",  # TF.js weights are in TensorFlow's kernel layouts

@@ -14,10 +14,18 @@ _erf = np.frompyfunc(pymath.erf, 1, 1)
 _erfc = np.frompyfunc(pymath.erfc, 1, 1)
 
 
+def _check_arity(fn: Callable[..., np.ndarray], inputs: list[np.ndarray]) -> None:
+    """A node of a broken graph may have fewer or more inputs than its op takes: declined."""
+    expected = getattr(fn, "nin", None)  # numpy ufuncs know their arity
+    if expected is not None and len(inputs) != expected:
+        raise NotComputable(f"expects {expected} inputs, has {len(inputs)}")
+
+
 def _same(fn: Callable[..., np.ndarray]) -> Callable[[list[np.ndarray], dict[str, Any]], tuple[np.ndarray]]:
     """Result in the dtype of the first input, as TF's arithmetic ops keep ``T``."""
 
     def run(inputs: list[np.ndarray], attrs: dict[str, Any]) -> tuple[np.ndarray]:
+        _check_arity(fn, inputs)
         with np.errstate(all="ignore"):
             result = fn(*inputs)
         return (np.asarray(result).astype(inputs[0].dtype, copy=False),)
@@ -27,6 +35,7 @@ def _same(fn: Callable[..., np.ndarray]) -> Callable[[list[np.ndarray], dict[str
 
 def _bool(fn: Callable[..., np.ndarray]) -> Callable[[list[np.ndarray], dict[str, Any]], tuple[np.ndarray]]:
     def run(inputs: list[np.ndarray], attrs: dict[str, Any]) -> tuple[np.ndarray]:
+        _check_arity(fn, inputs)
         return (np.asarray(fn(*inputs), dtype=bool),)
 
     return run

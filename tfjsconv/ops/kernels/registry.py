@@ -17,6 +17,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from ...registry import Registry
+from .result_size import check_result_size
 
 Kernel = Callable[[list[np.ndarray], dict[str, Any]], tuple[np.ndarray, ...]]
 
@@ -47,6 +48,9 @@ def evaluate(op: str, inputs: Sequence[np.ndarray], attrs: dict[str, Any]) -> tu
     fn = KERNELS.get(op)
     if fn is None:
         raise NotComputable(f"no kernel for {op}")
+    too_big = check_result_size(op, inputs, attrs)  # before the kernel allocates (a hostile shape)
+    if too_big:
+        raise NotComputable(too_big)
     with np.errstate(all="ignore"):
         return tuple(np.asarray(r) for r in fn(list(inputs), attrs))
 

@@ -167,7 +167,7 @@ def _from_zip(path: Path) -> Iterator[tuple[Any, Any, Union[Path, _Member]]]:
     """(config, metadata, model.weights.h5 as a local path or an in-place member) of a zip."""
     try:
         archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as exc:
+    except (zipfile.BadZipFile, OSError, NotImplementedError) as exc:
         raise InputError(f"not a readable .keras (zip) archive ({exc})", path) from exc
     with archive, tempfile.TemporaryDirectory(prefix="tfjsconv-keras-") as tmp:
         try:
@@ -184,7 +184,9 @@ def _from_zip(path: Path) -> Iterator[tuple[Any, Any, Union[Path, _Member]]]:
                 source = Path(tmp) / "model.weights.h5"
                 with archive.open(weights) as src, open(source, "wb") as dst:
                     shutil.copyfileobj(src, dst, 1 << 20)
-        except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as exc:  # truncated or corrupt data
+        # Truncated or corrupt data; NotImplementedError: an encrypted member or a compression method
+        # zipfile lacks (Keras writes stored or deflated members only).
+        except (zipfile.BadZipFile, zlib.error, OSError, EOFError, NotImplementedError) as exc:
             raise InputError(f"corrupt .keras archive ({exc})", path) from exc
         yield config, metadata, source
 

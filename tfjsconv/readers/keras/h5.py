@@ -21,7 +21,7 @@ import numpy as np
 from ...errors import InputError
 from ...limits import load_json
 from .h5_guard import check_global_heaps, dataset_extents
-from .h5_safety import check_h5_objects, dataset_array
+from .h5_safety import attr_value, check_h5_objects, dataset_array
 from .h5_types import H5_ERRORS, H5Layer, H5Weight, h5_text
 from .v3_weights import read_v3_weights
 
@@ -57,11 +57,11 @@ def read_name_list(attrs: h5py.AttributeManager, name: str) -> Optional[list[str
     order until a number is missing), and stores an empty list as a zero-length float64 array.
     """
     if name in attrs:
-        chunks = [attrs[name]]
+        chunks = [attr_value(attrs, name, None)]
     else:
         chunks = []
         while f"{name}{len(chunks)}" in attrs:
-            chunks.append(attrs[f"{name}{len(chunks)}"])
+            chunks.append(attr_value(attrs, f"{name}{len(chunks)}", None))
         if not chunks:
             return None
     names: list[str] = []
@@ -79,7 +79,7 @@ def _json_attr(attrs: h5py.AttributeManager, name: str, path: Path) -> Optional[
     if name not in attrs:
         return None
     try:
-        text = h5_text(attrs[name])
+        text = h5_text(attr_value(attrs, name, path))
     except UnicodeDecodeError as exc:
         raise InputError(f"the {name} attribute is not valid UTF-8 text ({exc})", path) from None
     value = load_json(text, f"the {name} attribute", path)

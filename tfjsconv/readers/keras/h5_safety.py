@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections import deque
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import h5py
 import numpy as np
@@ -95,6 +95,21 @@ def check_h5_objects(handle: h5py.File, path: Path) -> None:
                 problem = _dataset_problem(obj)
                 if problem:
                     raise InputError(f"HDF5 dataset {where!r} {problem}", path)
+
+
+def attr_value(attrs: h5py.AttributeManager, name: str, path: Path) -> Any:
+    """An attribute's value after checking its declared size against its storage and the cap (a
+    damaged dataspace would otherwise make h5py allocate whatever it declares)."""
+    attr = attrs.get_id(name)
+    shape = tuple(int(d) for d in (attr.shape or ()))
+    itemsize = 16 if attr.dtype.kind == "O" else attr.dtype.itemsize  # vlen: one descriptor each
+    try:
+        stored: Optional[int] = int(attr.get_storage_size())
+    except H5_ERRORS:  # HDF5 reports 0 (an "error") for some variable-length attributes
+        stored = None
+    check_tensor(shape, itemsize, f"HDF5 attribute {name!r}", path,
+                 available=None if attr.dtype.kind == "O" else stored)
+    return attrs[name]
 
 
 def stored_bytes(dataset: h5py.Dataset) -> Optional[int]:

@@ -32,13 +32,21 @@ def node_attrs(node: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for attr in node.attribute:
         if attr.type == 4:  # TENSOR
-            out[attr.name] = numpy_helper.to_array(attr.t)
+            try:
+                out[attr.name] = numpy_helper.to_array(attr.t)
+            except (ValueError, TypeError, KeyError, IndexError) as exc:  # dims contradict the data
+                raise InputError(f"attribute {attr.name!r} of node {node.name!r} holds a tensor that cannot "
+                                 f"be decoded ({' '.join(str(exc).split())[:200]})") from None
         elif attr.type == 5:  # GRAPH: If/Loop/Scan bodies
             out[attr.name] = attr.g
         elif attr.type in (10, 11):  # GRAPHS, SPARSE_TENSOR: handlers refuse these
             out[attr.name] = attr
         else:
-            out[attr.name] = helper.get_attribute_value(attr)
+            try:
+                out[attr.name] = helper.get_attribute_value(attr)
+            except (ValueError, TypeError) as exc:  # e.g. a ref_attr_name outside a function body
+                raise InputError(f"attribute {attr.name!r} of node {node.name!r} has no usable value "
+                                 f"({' '.join(str(exc).split())[:200]})") from None
     return out
 
 
@@ -126,11 +134,14 @@ def lower_nodes(ctx: OnnxContext, nodes: Iterable[OnnxNode], path: Path) -> None
                 ctx.problems.append(Problem(node.qualified_op, node.name, exc.message))
             _poison_outputs(ctx, node)
             continue
-        except (KeyError, TypeError, ValueError, IndexError, AttributeError):
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError) as exc:
             if tainted:  # a stand-in without a dtype or shape tripped the handler
                 _poison_outputs(ctx, node)
                 continue
-            raise
+            # Attributes or inputs that contradict each other (a hostile or broken file) trip the
+            # handler: refused by name rather than ending as an internal error.
+            raise InputError(f"{node.describe()} could not be lowered: {type(exc).__name__}: "
+                             f"{' '.join(str(exc).split())[:200]}", path) from None
         for i, name in enumerate(node.outputs):
             if not name:
                 continue

@@ -19,8 +19,8 @@ import numpy as np
 
 from ...errors import InputError, UnsupportedError
 from ...ir.graph import Graph, LazyArray, Value
-from ...ir.types import Shape
-from ...limits import check_graph_nodes
+from ...ir.types import DType, Shape
+from ...limits import check_graph_nodes, check_tensor
 from .expand import expand_nodes, has_function, inline_local_functions, name_nodes
 from .lower import lower_nodes, onnx_nodes, record_types, stand_in, tensor_dims
 from .mapped import SMALL_FILE, file_array, mapped_span, model_skeleton, restore
@@ -69,24 +69,90 @@ def load_model_proto(path: Path) -> Any:
 def _external_array(tensor: Any, base: Path, path: Path) -> LazyArray:
     info = {entry.key: entry.value for entry in tensor.external_data}
     location = info.get("location", "")
-    target = (base / location).resolve()
+    try:
+        target = (base / location).resolve()
+    except (ValueError, OSError):  # a NUL byte, a loop of links
+        target = base
     if not location or base.resolve() not in target.parents:
         raise InputError(
             f"initializer {tensor.name!r} points outside the model directory ({location!r})", path
         )
     if not target.is_file():
         raise InputError(f"external data file {location!r} of initializer {tensor.name!r} is missing", path)
+    what = f"initializer {tensor.name!r}"
+    if onnx_dtype(tensor.data_type) in (DType.STRING, DType.BFLOAT16):
+        raise UnsupportedError(f"{what}: external data of type {onnx_dtype(tensor.data_type).tf_name} is not "
+                               "supported", path)
     dtype = onnx_dtype(tensor.data_type).numpy
     shape = tuple(int(d) for d in tensor.dims)
-    count = int(np.prod(shape)) if shape else 1
-    offset = int(info.get("offset", 0))
-    length = int(info.get("length", count * dtype.itemsize))
+    count = check_tensor(shape, dtype.itemsize, what, path)
+    try:
+        offset = int(info.get("offset", 0))
+        length = int(info.get("length", count * dtype.itemsize))
+    except ValueError:
+        raise InputError(f"{what}: external data offset/length are not integers", path) from None
+    if dtype.kind == "O":
+        raise UnsupportedError(f"{what}: external string data is not supported", path)
     return file_array(tensor, dtype, target, offset, length, f"external data in {location!r}", path)
 
 
-def _initializer(tensor: Any, base: Path, path: Path) -> Any:
+def tensor_array(tensor: Any, what: str, path: Path) -> np.ndarray:
+    """An embedded TensorProto as numpy, its declared size checked before onnx decodes it."""
     from onnx import numpy_helper
 
+    dtype = onnx_dtype(tensor.data_type)
+    is_string = dtype == DType.STRING
+    itemsize = 8 if is_string else 2 if dtype == DType.BFLOAT16 else dtype.numpy.itemsize
+    count = check_tensor(tuple(tensor.dims), itemsize, what, path)
+    if tensor.raw_data and not is_string and len(tensor.raw_data) != count * itemsize:
+        raise InputError(f"{what} declares {count} elements but its raw_data holds {len(tensor.raw_data)} "
+                         f"bytes, not {count * itemsize}", path)
+    try:
+        return numpy_helper.to_array(tensor)
+    except (ValueError, TypeError, KeyError, IndexError) as exc:
+        raise InputError(f"{what} cannot be decoded ({' '.join(str(exc).split())[:200]})", path) from None
+
+
+def _check_text(model: Any, path: Path) -> None:
+    """ONNX is proto2: a string field holding invalid UTF-8 comes back as bytes; refuse it once here
+    rather than let every name comparison downstream meet bytes."""
+    stack = [model]
+    while stack:
+        message = stack.pop()
+        for fd, value in message.ListFields():
+            if fd.type == fd.TYPE_MESSAGE:
+                stack.extend(value if hasattr(value, "__len__") and not hasattr(value, "DESCRIPTOR")
+                             else [value])
+            elif fd.type == fd.TYPE_STRING:
+                items = value if isinstance(value, (list, tuple)) or hasattr(value, "append") else [value]
+                if any(isinstance(item, bytes) for item in items):
+                    raise InputError(f"a {fd.name} field of the ONNX model is not valid UTF-8 text", path)
+
+
+def _check_nodes(model: Any, path: Path) -> None:
+    """Each main-graph node against its op schema (input counts, attribute types) before onnx's shape
+    inference sees it: that C++ code asserts on some malformed nodes (a Slice with two inputs aborts
+    the whole process), and the lowering handlers rely on the schema too.  Ops without a schema
+    (unknown or custom) are left to the unsupported-ops report."""
+    onnx = _onnx()
+    ctx = onnx.checker.C.CheckerContext()
+    try:
+        ctx.ir_version = int(model.ir_version)
+        ctx.opset_imports = {d.domain: int(d.version) for d in model.opset_import}
+    except (TypeError, ValueError, OverflowError):
+        raise InputError("the model's IR version or an opset version is out of range", path) from None
+    for node in model.graph.node:
+        if node.domain not in ("", "ai.onnx") or not onnx.defs.has(node.op_type, node.domain):
+            continue
+        try:
+            onnx.checker.check_node(node, ctx)
+        except (onnx.checker.ValidationError, RuntimeError, ValueError) as exc:
+            first = " ".join(str(exc).splitlines()[0].split())[:300] if str(exc) else type(exc).__name__
+            raise InputError(f"node {node.name or node.op_type!r} does not match its ONNX schema: {first}",
+                             path) from None
+
+
+def _initializer(tensor: Any, base: Path, path: Path) -> Any:
     span = mapped_span(tensor)
     if span is not None:
         try:
@@ -94,11 +160,12 @@ def _initializer(tensor: Any, base: Path, path: Path) -> Any:
         except (ValueError, UnsupportedError):
             dtype = None
         if dtype is not None and dtype.kind in "biufc":
+            check_tensor(tuple(tensor.dims), dtype.itemsize, f"initializer {tensor.name!r}", path)
             return file_array(tensor, dtype, path, *span, "the data", path)
         restore(tensor, path)  # anything numpy_helper decodes differently from raw bytes
     elif tensor.data_location == 1:  # TensorProto.EXTERNAL
         return _external_array(tensor, base, path)
-    array = numpy_helper.to_array(tensor)
+    array = tensor_array(tensor, f"initializer {tensor.name!r}", path)
     if array.dtype == np.dtype(object):
         raise UnsupportedError(f"initializer {tensor.name!r}: string tensors are not supported", path)
     return array if array.flags.c_contiguous else array.copy(order="C")  # (ascontiguousarray makes 0-d 1-d)
@@ -141,6 +208,8 @@ def load_onnx_graph(path: Path, warnings: Optional[list[str]] = None) -> Graph:
     path = Path(path)
     model = load_model_proto(path)
     check_graph_nodes(len(model.graph.node), "the ONNX graph", path)
+    _check_text(model, path)
+    _check_nodes(model, path)
     opset = _opset(model)
     model = inline_local_functions(model)
     name_nodes(model.graph)

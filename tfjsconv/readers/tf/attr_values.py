@@ -86,7 +86,10 @@ def tensor_to_array(proto: Any, where: str = "") -> np.ndarray:
         out = np.empty(count, dtype=object)
         _fill_into(out, list(proto.string_val), b"")
         return out.reshape(shape)
-    np_dtype = _numpy_dtype(dtype)
+    try:
+        np_dtype = _numpy_dtype(dtype)
+    except ValueError:  # DT_INVALID and the like: no element type at all
+        raise UnsupportedError(f"{where}: constant of type {dtype.tf_name} cannot be converted") from None
     width = 2 if dtype == DType.BFLOAT16 else np_dtype.itemsize  # stored bytes per element
     count = check_tensor(shape, 4 if dtype == DType.BFLOAT16 else width, what)  # bfloat16 -> float32
     if proto.tensor_content:

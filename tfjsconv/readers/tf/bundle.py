@@ -25,6 +25,7 @@ from ..._proto.trackable_object_graph_pb2 import TrackableObjectGraph
 from ...errors import InputError, UnsupportedError
 from ...ir.graph import LazyArray
 from ...ir.types import DType
+from ...limits import check_tensor
 from ..mapped import map_array
 from .crc32c import crc32c, mask
 from .sstable import read_table, read_varint
@@ -254,6 +255,8 @@ class TensorBundle:
         """The tensor, read (and checksum-verified) on first ``materialize()``."""
         dtype, shape = self.entry(key)
         np_dtype = self._result_dtype(key, dtype)
+        check_tensor(shape, 8 if np_dtype.kind == "O" else np_dtype.itemsize, f"tensor {key!r}",
+                     self.index_path)
         return LazyArray(np_dtype, shape, lambda: self._load(key))
 
     def read(self, key: str) -> np.ndarray:
@@ -289,7 +292,11 @@ class TensorBundle:
         dtype = self._dtype(label, entry.dtype)
         buf = self._bytes(label, entry)
         if dtype == DType.STRING:
-            self._decode_strings(label, entry, buf, int(np.prod(_shape_of(entry), dtype=np.int64)), True)
+            count = check_tensor(_shape_of(entry), 8, f"tensor {label!r}", self.index_path)
+            if count > len(buf):
+                raise InputError(f"string tensor {label!r} declares {count} elements but stores {len(buf)} "
+                                 "bytes", self.shard_path(entry.shard_id))
+            self._decode_strings(label, entry, buf, count, True)
         else:
             self._check_crc(label, entry, buf)
         return int(entry.size)
@@ -313,9 +320,14 @@ class TensorBundle:
         return self._decode(key, entry, dtype, _shape_of(entry))
 
     def _decode(self, label: str, entry: BundleEntryProto, dtype: DType, shape: Shape) -> np.ndarray:
-        count = int(np.prod(shape, dtype=np.int64))
+        result = self._result_dtype(label, dtype)
+        count = check_tensor(shape, 8 if dtype == DType.STRING else result.itemsize, f"tensor {label!r}",
+                             self.index_path)
         buf = self._bytes(label, entry)
         if dtype == DType.STRING:
+            if count > len(buf):  # every string has at least its one-byte length prefix
+                raise InputError(f"string tensor {label!r} declares {count} elements but stores "
+                                 f"{len(buf)} bytes", self.shard_path(entry.shard_id))
             return self._decode_strings(label, entry, buf, count, self.verify_checksums).reshape(shape)
         storage = np.dtype(_STORAGE[dtype])
         if entry.size != count * storage.itemsize:
@@ -337,6 +349,8 @@ class TensorBundle:
         """Puts a partitioned variable back together from its slice entries."""
         shape = _shape_of(entry)
         result_dtype = self._result_dtype(key, dtype)
+        check_tensor(shape, 8 if dtype == DType.STRING else result_dtype.itemsize, f"tensor {key!r}",
+                     self.index_path)
         full = np.empty(shape, dtype=result_dtype)
         covered = np.zeros(shape, dtype=bool)
         stored = self._slices.get(key, {})
@@ -387,7 +401,7 @@ class TensorBundle:
                              f"has {self.header.num_shards}", self.index_path)
         handle, size = self._shard(entry.shard_id)
         start, end = int(entry.offset), int(entry.offset) + int(entry.size)
-        if start < 0 or end > size:
+        if start < 0 or end < start or end > size:  # a negative size field is corrupt, not empty
             raise InputError(f"truncated checkpoint data: tensor {label!r} needs bytes {start}..{end} but "
                              f"the file has {size}", self.shard_path(entry.shard_id))
         if end == start:

@@ -47,8 +47,9 @@ def _checkpoint_keys_by_object_id(saved_graph: Any, trackable: Any) -> dict[int,
     stack = [(0, 0)]
     while stack:
         saved_id, ckpt_id = stack.pop()
-        if saved_id in seen or saved_id >= len(saved_graph.nodes) or ckpt_id >= len(trackable.nodes):
-            continue
+        if saved_id in seen or not 0 <= saved_id < len(saved_graph.nodes) \
+                or not 0 <= ckpt_id < len(trackable.nodes):
+            continue  # ids out of range (negative ids would silently wrap around) name no object
         seen.add(saved_id)
         for attribute in trackable.nodes[ckpt_id].attributes:
             if attribute.name == "VARIABLE_VALUE":
@@ -73,6 +74,9 @@ def tf2_variable_keys(node_defs: Sequence[Any], saved_graph: Any, bundle: Option
         if not bound or len(bound) > len(data):
             continue
         for text, node_id in zip(data[len(data) - len(bound):], bound):
+            if not 0 <= node_id < len(saved_graph.nodes):
+                raise InputError(f"function {fname} captures object {node_id}, but the SavedModel's object "
+                                 f"graph has {len(saved_graph.nodes)} objects")
             if saved_graph.nodes[node_id].WhichOneof("kind") == "variable":
                 captured[split_tensor_name(text)[0]] = node_id
     if not captured:

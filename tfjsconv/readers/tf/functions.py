@@ -144,8 +144,13 @@ class FunctionLibrary:
             if text.startswith("^"):
                 return None
             parts = text.split(":")
+            # "node", "node:index" or "node:out_arg:index"
+            if len(parts) > 3 or (len(parts) > 1 and not parts[-1].isdigit()):
+                raise InputError(f"function {name}: input {text!r} is not a tensor name")
             if parts[0] in args and parts[0] not in body:
-                index = int(parts[1]) if len(parts) > 1 else 0
+                index = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
+                if index >= len(args[parts[0]]):
+                    raise InputError(f"function {name}: input {text!r} reads past argument {parts[0]!r}")
                 return args[parts[0]][index]
             node = body.get(parts[0])
             if node is None:
@@ -181,7 +186,8 @@ class FunctionLibrary:
             if arg.name not in fdef.ret:
                 raise InputError(f"function {name} does not return its output {arg.name!r}")
             ret = resolve(fdef.ret[arg.name])
-            assert ret is not None
+            if ret is None:  # "^node": a control edge is not a value
+                raise InputError(f"function {name} returns {fdef.ret[arg.name]!r}, which is not a tensor")
             rets.append(ret)
         return out, rets
 

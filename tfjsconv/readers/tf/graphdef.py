@@ -16,6 +16,7 @@ from ..._proto import graph_pb2
 from ...errors import InputError, OptionsError
 from ...ir.graph import Graph
 from ...limits import check_graph_nodes
+from ..graph_checks import check_graph
 from .attr_values import split_tensor_name
 from .freeze import expand_training_batch_norms
 from .functions import FunctionLibrary, keep_tensor_list_writes
@@ -70,4 +71,5 @@ def load_frozen_graph(path: Path, output_node_names: Sequence[str]) -> Graph:
     expand_training_batch_norms(graph)
     keep_tensor_list_writes(graph)
     finish_graph(graph)
+    check_graph(graph, path)
     return graph

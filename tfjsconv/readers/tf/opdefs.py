@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
+from ...errors import InputError
 from ...ir.types import DType
 from .attr_values import attr_to_value
 
@@ -101,6 +102,9 @@ def _builtin(op: str) -> Optional[list[OutArg]]:
     return [_arg(s) for s in spec.split()]
 
 
+_MAX_OUTPUTS = 1 << 16  # outputs one node may have (Split/Unpack counts); beyond is a hostile attr
+
+
 class OpDefs:
     """Output args and attr defaults per op name; library function names resolve to their signature."""
 
@@ -113,15 +117,24 @@ class OpDefs:
             self._add(fdef.signature, defaults=False)
 
     def _add(self, op_def: Any, *, defaults: bool) -> None:
+        if op_def.name in _builtin_table():
+            # A standard op's outputs never change between TF versions: a file that redefines them
+            # (Identity with no output...) describes a graph TensorFlow itself would not load.
+            if defaults:
+                self._add_defaults(op_def)
+            return
         args = []
         for a in op_def.output_arg:
             fixed = _maybe_dtype(int(a.type)) if a.type else None
             args.append(OutArg(a.name, fixed, a.type_attr, a.number_attr, a.type_list_attr))
         self._outputs[op_def.name] = args
         if defaults:
-            self._defaults[op_def.name] = {
-                a.name: attr_to_value(a.default_value, f"default of {op_def.name}.{a.name}")
-                for a in op_def.attr if a.HasField("default_value")}
+            self._add_defaults(op_def)
+
+    def _add_defaults(self, op_def: Any) -> None:
+        self._defaults[op_def.name] = {
+            a.name: attr_to_value(a.default_value, f"default of {op_def.name}.{a.name}")
+            for a in op_def.attr if a.HasField("default_value")}
 
     def known(self, op: str) -> bool:
         return op in self._outputs or op in _builtin_table()
@@ -141,9 +154,16 @@ class OpDefs:
     @staticmethod
     def _arg_count(arg: OutArg, attrs: dict[str, Any]) -> int:
         if arg.number_attr:
-            return int(attrs.get(arg.number_attr, 1))
+            number = attrs.get(arg.number_attr, 1)
+            if not isinstance(number, int) or isinstance(number, bool) or number < 0:
+                return 1
+            if number > _MAX_OUTPUTS:
+                raise InputError(f"attr {arg.number_attr} = {number} asks for more than {_MAX_OUTPUTS} "
+                                 "outputs of one node")
+            return number
         if arg.type_list_attr:
-            return len(attrs.get(arg.type_list_attr, []))
+            types = attrs.get(arg.type_list_attr, [])
+            return len(types) if isinstance(types, list) else 0
         return 1
 
     def flat_index(self, op: str, attrs: dict[str, Any], out_arg: str, index: int) -> Optional[int]:
@@ -166,7 +186,8 @@ class OpDefs:
         for arg in args:
             if arg.type_list_attr:
                 types = attrs.get(arg.type_list_attr, [])
-                out.extend(t if isinstance(t, DType) else None for t in types)
+                listed = types if isinstance(types, list) else []
+                out.extend(t if isinstance(t, DType) else None for t in listed)
                 continue
             dtype = arg.type
             if dtype is None and arg.type_attr:

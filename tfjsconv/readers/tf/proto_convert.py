@@ -11,7 +11,7 @@ import numpy as np
 from ...errors import InputError
 from ...ir.graph import Graph, LazyArray, Node, Value
 from ...ir.types import DType, Shape
-from .attr_values import node_attrs, split_tensor_name
+from .attr_values import AttrPlaceholder, node_attrs, split_tensor_name
 from .opdefs import OpDefs
 
 
@@ -49,6 +49,12 @@ def graph_from_node_defs(node_defs: Iterable[Any], opdefs: OpDefs, *, name: str 
         if nd.name in graph:
             raise InputError(f"two nodes are named {nd.name!r}", source)
         attrs = node_attrs(nd)
+        for key, value in attrs.items():
+            # Placeholders are substituted when a function body is inlined or kept as a function;
+            # one left here sits in a graph, where nothing can fill it in.
+            if isinstance(value, AttrPlaceholder):
+                raise InputError(f"node {nd.name} attr {key} refers to the function attr {value.name!r} "
+                                 "outside any function", source)
         opdefs.fill_defaults(nd.op, attrs)
         if attr_hook is not None:
             attr_hook(nd, attrs)

@@ -21,6 +21,7 @@ from ...errors import InputError
 from ...ir.graph import Graph, Node, Value
 from ...ir.types import FuncAttr
 from ...limits import check_graph_nodes
+from ..graph_checks import check_graph
 from .attr_values import dtype_of, shape_from_proto, split_tensor_name
 from .bundle import TensorBundle
 from .freeze import expand_training_batch_norms, freeze_variables, tf1_variable_keys, tf2_variable_keys
@@ -314,5 +315,8 @@ def load_saved_model(directory: Path, tags: set[str], signature_name: str) -> Lo
         init.attrs["producer"] = graph.attrs["producer"]
         initializer = build_initializer(init, graph, loader.asset_of, directory)
     finish_graph(graph)
+    check_graph(graph, directory)
+    if initializer is not None:
+        check_graph(initializer, directory)
     return LoadedModel(graph, initializer, graph.attrs["producer"], signature_name, loader.is_tf2, warnings,
                        meta.meta_info_def.tensorflow_version)

@@ -17,7 +17,6 @@ handle - the form ``readers/tf/tables.capture_tables`` builds and the graph-mode
 from __future__ import annotations
 
 import copy
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -30,6 +29,8 @@ from ...errors import InputError
 from ...ir.attrs import RESOURCE_KEY_ATTR
 from ...ir.graph import Graph, LazyArray, Node, Value
 from ...ir.types import DType
+from ...limits import load_json
+from ..graph_checks import check_graph
 from ..tf.attr_values import split_tensor_name
 from ..tf.functions import FunctionLibrary
 from ..tf.opdefs import OpDefs
@@ -56,11 +57,10 @@ class TfjsGraphModel:
 
 def _load_document(where: Path) -> dict[str, Any]:
     try:
-        document = json.loads(where.read_text(encoding="utf-8"))
+        raw = where.read_bytes()
     except OSError as exc:
         raise InputError(f"cannot read model.json: {exc.strerror or exc}", where) from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InputError(f"model.json is not valid JSON ({exc})", where) from None
+    document = load_json(raw, "model.json", where)
     if not isinstance(document, dict):
         raise InputError("model.json is not a JSON object", where)
     if document.get("format") != "graph-model":
@@ -206,6 +206,17 @@ def _set_signature(model: dict[str, Any], graph: Graph, init: Optional[Graph], w
         graph.outputs.append((key, _tensor(graph, str(outputs[key].get("name")), where, "output")))
 
 
+def _json_walk(fn: Callable[..., Any], *args: Any) -> Any:
+    """Runs a walker over the untrusted model.json: a list or a number where an object belongs is the
+    file's fault, said in one line naming model.json (the Path among ``args``)."""
+    try:
+        return fn(*args)
+    except (AttributeError, TypeError, KeyError, IndexError, ValueError) as exc:
+        where = next((a for a in args if isinstance(a, Path)), None)
+        raise InputError("model.json does not have the structure of a graph model "
+                         f"({type(exc).__name__}: {' '.join(str(exc).split())[:160]})", where) from None
+
+
 def read_tfjs_graph_model(path: Path) -> TfjsGraphModel:
     """Parses model.json (a file or a directory holding one), checks the shards and builds the IR."""
     where = model_json_path(path)
@@ -217,15 +228,19 @@ def read_tfjs_graph_model(path: Path) -> TfjsGraphModel:
     def read(spec: WeightSpec) -> np.ndarray:
         return decode_weight(spec, read_span(groups[spec.group], spec.offset, spec.nbytes))
 
-    main_def, shapes = _graph_def(document["modelTopology"], where, "modelTopology")
+    main_def, shapes = _json_walk(_graph_def, document["modelTopology"], where, "modelTopology")
     graph = _build(main_def, where, "main")
     used: set[str] = set()
     _bind_weights(graph, shapes, specs, read, used, where)
     init = None
     if isinstance(document.get("modelInitializer"), dict) and document["modelInitializer"].get("node"):
-        init_def, init_shapes = _graph_def(document["modelInitializer"], where, "modelInitializer")
+        init_def, init_shapes = _json_walk(_graph_def, document["modelInitializer"], where,
+                                           "modelInitializer")
         init = _build(init_def, where, "initializer")
         _bind_weights(init, init_shapes, specs, read, used, where)
-    _set_signature(document, graph, init, where)
+    _json_walk(_set_signature, document, graph, init, where)
     quantized = sorted(name for name in used if specs[name].quantization is not None)
+    check_graph(graph, where)
+    if init is not None:
+        check_graph(init, where)
     return TfjsGraphModel(where, document, graph, init, quantized)

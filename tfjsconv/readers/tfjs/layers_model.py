@@ -24,7 +24,7 @@ import numpy as np
 from ...errors import InputError
 from ...ir.graph import LazyArray
 from ...ir.weight import Weight
-from ...limits import load_json
+from ...limits import check_tensor, element_count, load_json
 
 MODEL_JSON = "model.json"
 
@@ -175,7 +175,7 @@ def _entry_size(entry: dict[str, Any], count: int, where: Path) -> int:
     q = entry.get("quantization")
     if q is not None:
         qdtype = q.get("dtype") if isinstance(q, dict) else None
-        if qdtype not in _QUANTIZED_DTYPES:
+        if not isinstance(qdtype, str) or qdtype not in _QUANTIZED_DTYPES:
             raise InputError(f"weight {name!r}: unknown quantization dtype {qdtype!r} "
                              "(TF.js decodes uint8, uint16 and float16)", where)
         if qdtype == "float16" and dtype != "float32":
@@ -189,7 +189,7 @@ def _entry_size(entry: dict[str, Any], count: int, where: Path) -> int:
                 if isinstance(q.get(key), bool) or not isinstance(q.get(key), (int, float)):
                     raise InputError(f"weight {name!r}: quantization needs a numeric {key!r}", where)
         return count * _QUANTIZED_DTYPES[qdtype][1]
-    if dtype not in _PLAIN_DTYPES:
+    if not isinstance(dtype, str) or dtype not in _PLAIN_DTYPES:
         raise InputError(f"weight {name!r} has dtype {dtype!r}; TF.js weights are float32, int32, bool, "
                          "string or complex64", where)
     return count * _PLAIN_DTYPES[dtype][1]
@@ -208,10 +208,21 @@ def _shard_group(paths: Any, base: Path, where: Path, index: int) -> ShardGroup:
         raise InputError(f"weightsManifest group {index} has no list of shard paths", where)
     files = tuple(base / p for p in paths)
     sizes = []
-    for file in files:
-        if not file.is_file():
-            raise InputError("weight shard listed in model.json is missing", file)
-        sizes.append(file.stat().st_size)
+    root = base.resolve()
+    for text, file in zip(paths, files):
+        # Shard paths are relative URLs next to model.json; one that leaves the model's directory
+        # would copy an arbitrary local file into the output.
+        parts = text.replace("\\", "/").split("/")
+        if text.startswith(("/", "\\")) or ".." in parts or (len(text) > 1 and text[1] == ":") or \
+                "\0" in text:
+            raise InputError(f"weight shard path {text!r} points outside the model's directory", where)
+        try:
+            if not file.is_file() or root not in file.resolve().parents:
+                raise InputError("weight shard listed in model.json is missing", file)
+            sizes.append(file.stat().st_size)
+        except OSError as exc:  # a name too long for the file system, a loop of links...
+            raise InputError(f"weight shard listed in model.json cannot be read ({exc.strerror or exc})",
+                             where) from None
     return ShardGroup(files, tuple(sizes))
 
 
@@ -236,11 +247,13 @@ def parse_manifest(manifest: Any, base: Path, where: Path) -> tuple[tuple[ShardG
                 raise InputError(f"two weights are named {name!r}", where)
             seen.add(name)
             shape = _shape(entry, where)
-            count = int(np.prod(shape, dtype=np.int64))
+            count = element_count(shape, f"weight {name!r}", where)
             if entry.get("dtype") == "string" and entry.get("quantization") is None:
                 nbytes = _string_span(group, offset, count, name) if group.paths else 4 * count
             else:
                 nbytes = _entry_size(entry, count, where)
+            decoded = 8 if entry.get("dtype") in ("string", "complex64") else 4  # decoded bytes per value
+            check_tensor(shape, decoded, f"weight {name!r}", where)
             if offset + nbytes > sum(group.sizes):
                 short = group.paths[-1] if group.paths else where
                 raise InputError(f"weight shards are too short: weight {name!r} needs bytes up to "
