@@ -89,3 +89,19 @@ def test_full_pipeline_matches_raw_lowering(tmp_path: Path) -> None:
     after = interpret(convert_ir(path), feeds)
     for key in before:
         np.testing.assert_allclose(after[key], before[key], rtol=1e-4, atol=1e-4)
+
+
+def test_resnet_fixture_keeps_only_the_input_transpose_and_folds_every_batch_norm() -> None:
+    graph = convert_ir(ROOT / "fixtures" / "models" / "onnx_resnet" / "model.onnx")
+    hist = graph.op_histogram()
+    assert hist.get("Transpose") == 1
+    assert "FusedBatchNormV3" not in hist
+    assert hist["_FusedConv2D"] == 20  # stem, 16 block convs, 3 downsample convs
+
+
+def test_bert_fixture_reshapes_from_shape_pieces_without_zero_copy_guards() -> None:
+    graph = convert_ir(ROOT / "fixtures" / "models" / "onnx_bert_encoder" / "model.onnx")
+    hist = graph.op_histogram()
+    # Each head split / merge reads its target from Shape pieces: no run-time "0 copies a dim" guard.
+    assert hist.get("Equal", 0) == 0 and hist["Reshape"] == 8
+    assert hist["Transpose"] == 8  # 4 per layer: Q, K, V heads and the merge

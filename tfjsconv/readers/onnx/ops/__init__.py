@@ -345,11 +345,13 @@ def normalize_axis(axis: int, rank: int) -> int:
     return axis + rank if axis < 0 else axis
 
 
-def wrap_negative(ctx: OnnxContext, indices: Value, size: Value) -> Value:
-    """``indices`` with negative entries counted from the end (``i + size``), as int32."""
-    idx = ctx.cast(indices, DType.INT32)
-    negative = ctx.binary("Less", idx, ctx.const(np.asarray(0, np.int32), "zero"))
-    wrapped = ctx.binary("AddV2", idx, size)
+def wrap_negative(ctx: OnnxContext, indices: Value, size: Value, keep_int64: bool = False) -> Value:
+    """``indices`` with negative entries counted from the end (``i + size``), as int32 (int64 ones stay
+    int64 with ``keep_int64``: TF.js holds both as int32, a Cast between them is a wasted op)."""
+    dtype = DType.INT64 if keep_int64 and indices.dtype == DType.INT64 else DType.INT32
+    idx = ctx.cast(indices, dtype)
+    negative = ctx.binary("Less", idx, ctx.const(np.asarray(0, dtype.numpy), "zero"))
+    wrapped = ctx.binary("AddV2", idx, ctx.cast(size, dtype))
     return ctx.select(negative, wrapped, idx)
 
 

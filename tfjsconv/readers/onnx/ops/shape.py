@@ -13,7 +13,7 @@ from typing import Optional
 
 import numpy as np
 
-from ....ir.graph import Value
+from ....ir.graph import Value, as_array
 from ....ir.types import DType, Shape
 from . import OnnxContext, OnnxNode, normalize_axis, onnx_op
 from .runtime_axes import squeeze_runtime, unsqueeze_runtime
@@ -129,7 +129,7 @@ def reshape(ctx: OnnxContext, node: OnnxNode) -> list[Optional[Value]]:
         if int(node.attr("allowzero", 0)) == 0 and 0 in out_dims:
             wanted = None  # a 0 in the result would be read as "copy" below
     if wanted is None:  # computed at run time
-        if not int(node.attr("allowzero", 0)):
+        if not int(node.attr("allowzero", 0)) and not _zero_free(target):
             target = _copy_zero_dims(ctx, x, target)
         return [
             ctx.op(
@@ -174,6 +174,27 @@ def reshape(ctx: OnnxContext, node: OnnxNode) -> list[Optional[Value]]:
             else Shape.of(tuple(None if v < 0 else v for v in values)),
         )
     ]
+
+
+_DIM_PASSING = ("StridedSlice", "GatherV2", "ExpandDims", "Squeeze", "Reshape", "Cast", "Identity")
+
+
+def _zero_free(target: Value, depth: int = 0) -> bool:
+    """True when a run-time Reshape target cannot hold a literal 0 ("copy this dim"): it is built from
+    non-zero constants and dimensions read with Shape (a 0 there is a real empty dimension, which
+    the exporter took from the tensor being reshaped or one of the same size)."""
+    node = target.producer
+    if node.op == "Const":
+        return bool(np.all(np.asarray(as_array(node.attrs["value"])) != 0))
+    if node.op == "Shape":
+        return True
+    if depth > 8:
+        return False
+    if node.op == "ConcatV2":
+        return all(_zero_free(v, depth + 1) for v in node.inputs[:-1])
+    if node.op in _DIM_PASSING:
+        return _zero_free(node.inputs[0], depth + 1)
+    return False
 
 
 def _copy_zero_dims(ctx: OnnxContext, x: Value, target: Value) -> Value:

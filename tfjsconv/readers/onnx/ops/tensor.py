@@ -184,7 +184,7 @@ def gather(ctx: OnnxContext, node: OnnxNode) -> list[Optional[Value]]:
         index_data = np.where(index_data < 0, index_data + int(dims[axis]), index_data)  # type: ignore[arg-type]
         indices = ctx.const(index_data.astype(np.int32), "indices")
     elif index_data is None or np.any(index_data < 0):
-        indices = wrap_negative(ctx, indices, dim_size(ctx, x, axis))
+        indices = wrap_negative(ctx, indices, dim_size(ctx, x, axis), keep_int64=True)
     known = shape_source(x)
     if known is not None and index_data is not None:  # a dim of a partly static shape
         picked = np.asarray(known, dtype=object)[index_data]
