@@ -72,6 +72,8 @@ def element_count(shape: Iterable[Any], what: str, path: PathLike = None) -> int
         dim = int(dim)
         if dim < 0:
             raise InputError(f"{what} has a negative dimension in its shape {list(shape)}", path)
+        if dim > 1 << 48:  # numpy refuses such a shape even when another dimension is 0
+            raise InputError(f"{what} has a dimension of {dim} in its shape", path)
         dims.append(dim)
     return math.prod(dims)
 

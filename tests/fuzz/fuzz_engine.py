@@ -167,7 +167,10 @@ def execute(reader: str, case: Case, work: Path) -> Outcome:
 
 def save_finding(case: Case, outcome: Outcome, findings_dir: Path, reader: str) -> Path:
     findings_dir.mkdir(parents=True, exist_ok=True)
-    digest = hashlib.sha1(outcome.detail.encode()).hexdigest()[:10]
+    key = outcome.detail.encode()
+    if outcome.detail.startswith(("hang", "worker died")):  # no location in the detail: name by case
+        key += encode(case)
+    digest = hashlib.sha1(key).hexdigest()[:10]
     path = findings_dir / f"{reader}-{digest}.case"
     if not path.exists():
         path.write_bytes(encode(case))

@@ -13,6 +13,7 @@ from typing import Optional, Union
 
 from ..errors import InputError
 from ..ir.graph import Graph
+from ..ir.types import DType
 from ..ops.registry import op_info
 
 
@@ -35,6 +36,8 @@ def check_graph(graph: Graph, source: Optional[Union[str, Path]] = None) -> None
     """Raises InputError when a body of ``graph`` (main or library) breaks the rules above."""
     for body in graph.all_graphs():
         for node in body.nodes:
+            if node.op == "Placeholder" and not isinstance(node.attrs.get("dtype"), DType):
+                raise InputError(f"Placeholder {node.name} has no dtype", source)
             needed = _required_inputs(node.op)
             if len(node.inputs) < needed:
                 where = "" if body is graph else f" in function {body.name}"
