@@ -57,8 +57,9 @@ def _dense_stack(keras_module: Any, count: int) -> Any:
 def _random_weights(model: Any, seed: int = 0) -> None:
     """Small random weights (the initializers are slow for 1 GiB and the values do not matter)."""
     rng = np.random.default_rng(seed)
-    model.set_weights([(rng.standard_normal(w.shape, dtype=np.float32) * 0.02).astype(w.dtype)
-                       for w in model.get_weights()])
+    model.set_weights(
+        [(rng.standard_normal(w.shape, dtype=np.float32) * 0.02).astype(w.dtype) for w in model.get_weights()]
+    )
 
 
 def build_resnet50_h5(out: Path) -> dict:
@@ -67,8 +68,13 @@ def build_resnet50_h5(out: Path) -> dict:
     model = tf.keras.applications.ResNet50(weights=None)
     path = out / "resnet50.h5"
     model.save(path)
-    return {"path": path.name, "input_format": "keras", "tfjsconv_args": [], "official_args":
-            ["--input_format=keras"], "largest_tensor": _largest(model)}
+    return {
+        "path": path.name,
+        "input_format": "keras",
+        "tfjsconv_args": [],
+        "official_args": ["--input_format=keras"],
+        "largest_tensor": _largest(model),
+    }
 
 
 def build_resnet50_saved_model(out: Path) -> dict:
@@ -78,8 +84,13 @@ def build_resnet50_saved_model(out: Path) -> dict:
     path = out / "resnet50_saved_model"
     shutil.rmtree(path, ignore_errors=True)
     tf.saved_model.save(model, str(path))
-    return {"path": path.name, "input_format": "tf_saved_model", "tfjsconv_args": [], "official_args":
-            ["--input_format=tf_saved_model"], "largest_tensor": _largest(model)}
+    return {
+        "path": path.name,
+        "input_format": "tf_saved_model",
+        "tfjsconv_args": [],
+        "official_args": ["--input_format=tf_saved_model"],
+        "largest_tensor": _largest(model),
+    }
 
 
 def build_big_h5(out: Path, count: int) -> dict:
@@ -89,8 +100,13 @@ def build_big_h5(out: Path, count: int) -> dict:
     _random_weights(model)
     path = out / "big.h5"
     model.save(path)
-    return {"path": path.name, "input_format": "keras", "tfjsconv_args": [], "official_args":
-            ["--input_format=keras"], "largest_tensor": TENSOR_BYTES}
+    return {
+        "path": path.name,
+        "input_format": "keras",
+        "tfjsconv_args": [],
+        "official_args": ["--input_format=keras"],
+        "largest_tensor": TENSOR_BYTES,
+    }
 
 
 def build_big_keras(out: Path, count: int) -> dict:
@@ -100,9 +116,13 @@ def build_big_keras(out: Path, count: int) -> dict:
     _random_weights(model)
     path = out / "big.keras"
     model.save(path)
-    return {"path": path.name, "input_format": "keras_keras", "tfjsconv_args": [], "official_args":
-            ["--input_format=keras_keras", "--output_format=tfjs_layers_model"],
-            "largest_tensor": TENSOR_BYTES}
+    return {
+        "path": path.name,
+        "input_format": "keras_keras",
+        "tfjsconv_args": [],
+        "official_args": ["--input_format=keras_keras", "--output_format=tfjs_layers_model"],
+        "largest_tensor": TENSOR_BYTES,
+    }
 
 
 def _conv_bn_model(count: int) -> Any:
@@ -134,8 +154,13 @@ def build_big_saved_model(out: Path, count: int) -> dict:
     path = out / "big_saved_model"
     shutil.rmtree(path, ignore_errors=True)
     tf.saved_model.save(model, str(path))
-    return {"path": path.name, "input_format": "tf_saved_model", "tfjsconv_args": [], "official_args":
-            ["--input_format=tf_saved_model"], "largest_tensor": TENSOR_BYTES}
+    return {
+        "path": path.name,
+        "input_format": "tf_saved_model",
+        "tfjsconv_args": [],
+        "official_args": ["--input_format=tf_saved_model"],
+        "largest_tensor": TENSOR_BYTES,
+    }
 
 
 def build_big_frozen(out: Path, count: int) -> dict:
@@ -151,12 +176,16 @@ def build_big_frozen(out: Path, count: int) -> dict:
     path = out / "big_frozen.pb"
     path.write_bytes(graph_def.SerializeToString())
     names = f"--output_node_names={output}"
-    return {"path": path.name, "input_format": "tf_frozen_model", "tfjsconv_args": [names],
-            "official_args": ["--input_format=tf_frozen_model", names], "largest_tensor": TENSOR_BYTES}
+    return {
+        "path": path.name,
+        "input_format": "tf_frozen_model",
+        "tfjsconv_args": [names],
+        "official_args": ["--input_format=tf_frozen_model", names],
+        "largest_tensor": TENSOR_BYTES,
+    }
 
 
 def _onnx_mlp(count: int) -> Any:
-    import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(2)
@@ -173,9 +202,13 @@ def _onnx_mlp(count: int) -> Any:
             nodes.append(helper.make_node("Add", [f"m{i}", f"b{i}"], [f"g{i}"]))
         nodes.append(helper.make_node("Relu", [f"g{i}"], [f"r{i}"]))
         x = f"r{i}"
-    graph = helper.make_graph(nodes, "big_mlp", [helper.make_tensor_value_info("x", TensorProto.FLOAT,
-                                                                                  [1, WIDTH])],
-                              [helper.make_tensor_value_info(x, TensorProto.FLOAT, [1, WIDTH])], inits)
+    graph = helper.make_graph(
+        nodes,
+        "big_mlp",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, WIDTH])],
+        [helper.make_tensor_value_info(x, TensorProto.FLOAT, [1, WIDTH])],
+        inits,
+    )
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="generate.py")
 
 
@@ -184,8 +217,13 @@ def build_big_onnx(out: Path, count: int) -> dict:
 
     path = out / "big.onnx"
     onnx.save_model(_onnx_mlp(count), str(path))
-    return {"path": path.name, "input_format": "onnx", "tfjsconv_args": [], "official_args": None,
-            "largest_tensor": TENSOR_BYTES}
+    return {
+        "path": path.name,
+        "input_format": "onnx",
+        "tfjsconv_args": [],
+        "official_args": None,
+        "largest_tensor": TENSOR_BYTES,
+    }
 
 
 def build_big_onnx_external(out: Path, count: int) -> dict:
@@ -194,10 +232,22 @@ def build_big_onnx_external(out: Path, count: int) -> dict:
     directory = out / "big_external"
     shutil.rmtree(directory, ignore_errors=True)
     directory.mkdir()
-    onnx.save_model(_onnx_mlp(count), str(directory / "model.onnx"), save_as_external_data=True,
-                    all_tensors_to_one_file=True, location="model.onnx.data", size_threshold=1024)
-    return {"path": "big_external/model.onnx", "input_format": "onnx", "tfjsconv_args": [],
-            "official_args": None, "largest_tensor": TENSOR_BYTES}
+    onnx.save_model(
+        _onnx_mlp(count),
+        str(directory / "model.onnx"),
+        save_as_external_data=True,
+        all_tensors_to_one_file=True,
+        location="model.onnx.data",
+        size_threshold=1024,
+    )
+    return {
+        "path": "big_external/model.onnx",
+        "size_of": "big_external",
+        "input_format": "onnx",
+        "tfjsconv_args": [],
+        "official_args": None,
+        "largest_tensor": TENSOR_BYTES,
+    }
 
 
 def _largest(model: Any) -> int:
@@ -240,7 +290,7 @@ def main() -> None:
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
     for name in chosen:
         entry = builders[name]()
-        entry["bytes"] = _size(args.out / entry["path"])
+        entry["bytes"] = _size(args.out / entry.get("size_of", entry["path"]))
         manifest[name] = entry
         manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
         print(f"{name}: {args.out / entry['path']} ({entry['bytes'] / 2**20:.0f} MiB)", flush=True)

@@ -6,19 +6,17 @@ Every flag has the official underscore spelling (``--input_format=keras``) and a
 
 from __future__ import annotations
 
-import json
-import os
 import sys
-from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import typer
 
-from .cli_args import QUANTIZE_ALL, normalize_argv
+from .cli_args import normalize_argv
+from .cli_run import convert_command, internal_error, parse_metadata, quiet_h5py_cleanup
 from .errors import ConverterError, OptionsError
 from .version import __version__
 
-INTERNAL_ERROR_EXIT = 70
+__all__ = ["app", "main", "parse_metadata"]
 
 app = typer.Typer(
     add_completion=False,
@@ -43,42 +41,6 @@ def _root(
                                  help="Print the version and exit."),
 ) -> None:
     pass
-
-
-def parse_metadata(spec: Optional[str]) -> dict[str, object]:
-    """``key:path.json[,key2:path2.json]``; only the first ``:`` splits, so ``C:\\m.json`` works."""
-    result: dict[str, object] = {}
-    if not spec:
-        return result
-    for item in spec.split(","):
-        key, sep, path = item.partition(":")
-        if not sep or not key.strip() or not path.strip():
-            raise OptionsError(f"--metadata entries look like key:path.json, not {item!r}")
-        try:
-            with open(path.strip(), encoding="utf-8") as handle:
-                result[key.strip()] = json.load(handle)
-        except OSError as exc:
-            raise OptionsError(f"cannot read metadata file: {exc.strerror or exc}", path.strip()) from None
-        except ValueError as exc:
-            raise OptionsError(f"metadata file is not valid JSON: {exc}", path.strip()) from None
-    return result
-
-
-def _quantize(value: Optional[str]):
-    if value is None:
-        return None
-    if value == QUANTIZE_ALL:
-        return True
-    patterns = tuple(p.strip() for p in value.split(",") if p.strip())
-    return patterns or True
-
-
-def _human(size: int) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return str(size)
 
 
 # Filled in from the route registry when help is shown (see _describe_output_formats), so that it
@@ -156,110 +118,21 @@ def convert(
                                "errors (no progress bar, no summary)."),
 ) -> None:
     """Convert INPUT_PATH into a TensorFlow.js model in OUTPUT_PATH."""
-    from . import progress
-    from .api import convert as run_conversion
-    from .memory import return_freed_memory
-
-    return_freed_memory()
-    reporter = progress.Reporter(sys.stderr) if progress.wanted(_input_bytes(input_path), quiet) else None
-    with progress.reporting(reporter):
-        report = run_conversion(
-            input_path,
-            output_path,
-            input_format=input_format,
-            output_format=output_format,
-            signature_name=signature_name,
-            saved_model_tags=saved_model_tags,
-            quantize_float16=_quantize(quantize_float16),
-            quantize_uint8=_quantize(quantize_uint8),
-            quantize_uint16=_quantize(quantize_uint16),
-            quantization_bytes=quantization_bytes,
-            split_weights_by_layer=split_weights_by_layer,
-            skip_op_check=skip_op_check,
-            strip_debug_ops=strip_debug_ops,
-            use_structured_outputs_names=use_structured_outputs_names,
-            weight_shard_size_bytes=weight_shard_size_bytes,
-            output_node_names=output_node_names,
-            control_flow_v2=control_flow_v2,
-            experiments=experiments,
-            metadata=parse_metadata(metadata),
-            max_tensor_bytes=max_tensor_bytes,
-            strict=strict,
-        )
-    if quantization_bytes is not None:
-        typer.echo("warning: --quantization_bytes is deprecated; use --quantize_uint8 or --quantize_uint16",
-                   err=True)
-    for warning in report.warnings:
-        typer.echo(f"warning: {warning}", err=True)
-    if not quiet:
-        _print_summary(report)
-
-
-def _input_bytes(path: str) -> Optional[int]:
-    """Size of the input on disk (all files of a directory); None for a URL or when unreadable."""
-    if "://" in path:
-        return None
-    try:
-        root = Path(path)
-        if root.is_file():
-            return root.stat().st_size
-        return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
-    except OSError:
-        return None
-
-
-def _summary_line(report: Any) -> str:
-    """format, nodes or layers, weight bytes, shards, time - in one line."""
-    summary = report.summary
-    parts = []
-    if summary.nodes is not None:
-        parts.append(f"{summary.nodes} node{'s' if summary.nodes != 1 else ''}")
-    if summary.layers is not None:
-        parts.append(f"{summary.layers} layer{'s' if summary.layers != 1 else ''}")
-    if report.output_format.startswith("tfjs_"):
-        parts.append(f"{_human(summary.weight_bytes)} of weights in {summary.shards} "
-                     f"shard{'s' if summary.shards != 1 else ''}")
-    else:
-        parts.append(_human(report.total_bytes))
-    return (f"Converted {report.input_format} to {report.output_format} in {report.seconds:.2f} s: "
-            f"{', '.join(parts)} -> {report.output_dir}")
-
-
-# How to load what the routes back to TensorFlow write ({path}: the output).
-_PYTHON_LOADERS = {
-    "tf_saved_model": "tf.saved_model.load('{path}').signatures['serving_default']",
-    "tf_frozen_model": "tf.compat.v1.import_graph_def (run 'init_all_tables' first if the graph has it) "
-                       "on the GraphDef in '{path}'",
-    "keras_keras": "keras.saving.load_model('{path}')",
-    "keras_saved_model": "tf.keras.models.load_model('{path}') with tf-keras (TF_USE_LEGACY_KERAS=1)",
-}
-
-
-def _print_summary(report: Any) -> None:
-    if report.format_detected:
-        typer.echo(f"Detected input format: {report.input_format}")
-    if report.output_format.startswith("tfjs_"):
-        loader = "loadLayersModel" if report.output_format == "tfjs_layers_model" else "loadGraphModel"
-        typer.echo(f"Load it in TF.js with: await tf.{loader}('<where you serve "
-                   f"{Path(report.output_dir).name}>/model.json')")
-    elif report.output_format in _PYTHON_LOADERS:
-        typer.echo("Load it in Python with: " + _PYTHON_LOADERS[report.output_format].format(
-            path=report.output_dir))
-    typer.echo(_summary_line(report))
-
-
-def _quiet_h5py_cleanup(default: Callable[[Any], None]) -> Callable[[Any], None]:
-    """h5py reports errors closing objects of a damaged file from ``__dealloc__`` as "Exception
-    ignored" blocks on stderr; the reader has already refused the file in one line, so drop them."""
-    def hook(unraisable: Any) -> None:
-        if "h5py" not in repr(getattr(unraisable, "object", "")):
-            default(unraisable)
-    return hook
+    convert_command(input_path, output_path, input_format=input_format, output_format=output_format,
+                    signature_name=signature_name, saved_model_tags=saved_model_tags,
+                    quantize_float16=quantize_float16, quantize_uint8=quantize_uint8,
+                    quantize_uint16=quantize_uint16, quantization_bytes=quantization_bytes,
+                    split_weights_by_layer=split_weights_by_layer, skip_op_check=skip_op_check,
+                    strip_debug_ops=strip_debug_ops,
+                    use_structured_outputs_names=use_structured_outputs_names,
+                    weight_shard_size_bytes=weight_shard_size_bytes, output_node_names=output_node_names,
+                    control_flow_v2=control_flow_v2, experiments=experiments, metadata=metadata,
+                    max_tensor_bytes=max_tensor_bytes, strict=strict, quiet=quiet)
 
 
 def main(argv: Optional[list[str]] = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
-    sys.unraisablehook = _quiet_h5py_cleanup(sys.unraisablehook)
+    sys.unraisablehook = quiet_h5py_cleanup(sys.unraisablehook)
     try:
         args = normalize_argv(args)
         # tensorflowjs_converter has no subcommand: `tfjsconv IN OUT --flags` means convert.
@@ -285,20 +158,10 @@ def main(argv: Optional[list[str]] = None) -> None:
         sys.exit(130)
     except Exception as error:
         if not _is_usage_error(error):
-            _internal_error(error)
+            internal_error(error)
         if type(error).__name__ == "NoArgsIsHelpError":  # bare `tfjsconv`: the message is the help text
             typer.echo(error.format_message())  # type: ignore[attr-defined]
         else:
             message = " ".join(error.format_message().split())  # type: ignore[attr-defined]
             typer.echo(f"tfjsconv: error: {message} (see tfjsconv convert --help)", err=True)
         sys.exit(OptionsError.exit_code)
-
-
-def _internal_error(error: Exception) -> None:
-    """A bug in tfjsconv: still one line, unless asked for the traceback."""
-    if os.environ.get("TFJSCONV_DEBUG"):
-        raise error
-    typer.echo(f"tfjsconv: internal error: {type(error).__name__}: {error} (nothing was written; "
-               "set TFJSCONV_DEBUG=1 for a traceback and please report it)", err=True)
-    sys.exit(INTERNAL_ERROR_EXIT)
-

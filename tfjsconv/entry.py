@@ -1,0 +1,76 @@
+"""The ``tfjsconv`` command's entry point: a plain conversion starts without the CLI library.
+
+``cli_args.normalize_argv`` already turns every official spelling into one canonical form
+(``--flag=value``, ``--flag`` / ``--no-flag``, two paths).  When that form holds only known flags with
+valid values, the conversion runs straight away (``cli_run``); anything else - ``--help``,
+``--version``, an unknown flag, a bad number, a missing path - goes to the typer app (``cli``),
+which prints the help or the usage error.  Importing typer and click costs more than the
+conversion of a small model.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, Optional
+
+from .cli_args import BOOL_FLAGS, QUANTIZE_FLAGS, normalize_argv
+from .errors import ConverterError
+
+_INT_FLAGS = ("quantization_bytes", "weight_shard_size_bytes", "max_tensor_bytes")
+_STR_FLAGS = ("input_format", "output_format", "signature_name", "saved_model_tags", "output_node_names",
+              "metadata")
+# The typer command's defaults (tests/cli/test_entry.py checks them against it).
+DEFAULTS: dict[str, Any] = {name: False for name in BOOL_FLAGS}
+DEFAULTS.update({name: None for name in (*QUANTIZE_FLAGS, *_INT_FLAGS, *_STR_FLAGS)})
+DEFAULTS.update(saved_model_tags="serve", strip_debug_ops=True)
+
+
+def fast_arguments(args: list[str]) -> Optional[tuple[str, str, dict[str, Any]]]:
+    """(input, output, options) of a canonical command line, or None to let the typer app parse it."""
+    if args[:1] == ["convert"]:
+        args = args[1:]
+    paths: list[str] = []
+    options = dict(DEFAULTS)
+    for token in args:
+        if not token.startswith("-") or token == "-":
+            paths.append(token)
+            continue
+        name, sep, value = token[2:].partition("=")
+        if not token.startswith("--"):
+            return None
+        if not sep:
+            negated = name.startswith("no-")
+            flag = name[3:] if negated else name
+            if flag not in BOOL_FLAGS:
+                return None
+            options[flag] = not negated
+        elif name in QUANTIZE_FLAGS or name in _STR_FLAGS:
+            options[name] = value
+        elif name in _INT_FLAGS:
+            try:
+                options[name] = int(value)
+            except ValueError:
+                return None  # typer words the error
+        else:
+            return None
+    if len(paths) != 2:
+        return None
+    return paths[0], paths[1], options
+
+
+def main(argv: Optional[list[str]] = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        canonical = normalize_argv(args)
+    except ConverterError:
+        canonical = None  # the typer path reports it, exactly as it always did
+    parsed = fast_arguments(canonical) if canonical else None
+    if parsed is None:
+        from .cli import main as typer_main
+
+        typer_main(args)
+        return
+    from .cli_run import convert_command, guarded
+
+    source, target, options = parsed
+    guarded(lambda: convert_command(source, target, **options))
