@@ -349,9 +349,9 @@ def markdown(results: dict[str, Any]) -> str:
         ratios = [r["official_wall"] / r["wall"] for r in rows if r.get("official_ok") and r["ok"]]
         lines += [f'Small fixtures: `python -c "import numpy, h5py"` takes {base:.3f} s (median).', ""]
         lines += [
-            "| fixture | format | tfjsconv | / import numpy,h5py | peak RSS | official | official RSS "
+            "| fixture | format | tfjsconv | CPU | / import numpy,h5py | peak RSS | official | official RSS "
             "| speed-up |",
-            "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+            "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         ]
         for r in rows:
             official = (
@@ -361,11 +361,11 @@ def markdown(results: dict[str, Any]) -> str:
             )
             lines.append(
                 f"| {r['name']} | {r['format']} | {r['wall']:.3f} s{'' if r['ok'] else ' (fails)'} | "
-                f"{r['wall'] / base:.2f} | {r['rss'] / MIB:.0f} MiB | {official} | "
+                f"{r['cpu']:.3f} s | {r['wall'] / base:.2f} | {r['rss'] / MIB:.0f} MiB | {official} | "
                 f"{r['official_rss'] / MIB:.0f} MiB |"
                 if "official_rss" in r
-                else f"| {r['name']} | {r['format']} | {r['wall']:.3f} s | {r['wall'] / base:.2f} | "
-                f"{r['rss'] / MIB:.0f} MiB | | | |"
+                else f"| {r['name']} | {r['format']} | {r['wall']:.3f} s | {r['cpu']:.3f} s | "
+                f"{r['wall'] / base:.2f} | {r['rss'] / MIB:.0f} MiB | | | |"
             )
             if "official_rss" in r:
                 lines[-1] += f" {_ratio(r)} |"
@@ -384,9 +384,10 @@ def markdown(results: dict[str, Any]) -> str:
         ]
     if "big" in results:
         lines += [
-            "| model | size | largest tensor | quantize | tfjsconv | peak RSS | bound | within | official "
+            "| model | size | largest tensor | quantize | tfjsconv | CPU | peak RSS | bound | within "
+            "| official "
             "| official RSS | speed-up |",
-            "| --- | ---: | ---: | --- | ---: | ---: | ---: | --- | ---: | ---: | ---: |",
+            "| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |",
         ]
         for r in results["big"]:
             official = (
@@ -398,7 +399,7 @@ def markdown(results: dict[str, Any]) -> str:
             lines.append(
                 f"| {r['name']} | {r['bytes'] / MIB:.0f} MiB | {r['largest_tensor'] / MIB:.0f} MiB | "
                 f"{'uint8' if r['quantize'] else '-'} | {r['wall']:.2f} s{'' if r['ok'] else ' (fails)'} | "
-                f"{r['rss'] / MIB:.0f} MiB | {r['bound'] / MIB:.0f} MiB | "
+                f"{r['cpu']:.2f} s | {r['rss'] / MIB:.0f} MiB | {r['bound'] / MIB:.0f} MiB | "
                 f"{'yes' if r['within'] else '**no**'} | {official} | {official_rss} | {_ratio(r)} |"
             )
         lines.append("")
@@ -425,7 +426,11 @@ def main() -> None:
     parser.add_argument("--sections", default="startup,install,fixtures,big")
     parser.add_argument("--only", default="", help="fixture or model names")
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--render", type=Path, default=None, help="print the tables of a --json file again")
     args = parser.parse_args()
+    if args.render is not None:
+        print(markdown(json.loads(args.render.read_text())))
+        return
     sections = {s.strip() for s in args.sections.split(",") if s.strip()}
     only = {s.strip() for s in args.only.split(",") if s.strip()}
     venv = fresh_tfjsconv_venv(args.tfjsconv_venv, args.rebuild)
@@ -449,6 +454,20 @@ def main() -> None:
             results["startup"] = startup(tool, official, args.repeat)
         if "install" in sections:
             results["install"] = install(venv, args.official)
+        # The ONNX models need the `onnx` extra; installed only now so that the size above is without it.
+        subprocess.run(
+            [
+                str(venv / "bin" / "python"),
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "--disable-pip-version-check",
+                f"{REPO}[onnx]",
+            ],
+            check=True,
+            env=child_env(),
+        )
         if "fixtures" in sections:
             results["fixtures"] = fixtures(
                 tool, str(venv / "bin" / "python"), official, args.repeat, work, only

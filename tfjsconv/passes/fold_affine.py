@@ -22,7 +22,8 @@ from typing import Optional
 import numpy as np
 
 from ..ir.attrs import attr_text
-from ..ir.graph import Graph, Node, Value
+from ..ir.derived import derive
+from ..ir.graph import Graph, Node, Value, const_shape
 from ..ir.types import DType
 from .base import Editor, RewritePass, add, add_const, const_of, register_pass
 from .fusion_util import CONV_MATMUL_ACTIVATIONS, sole_use
@@ -114,10 +115,23 @@ class _Affine:
 
 
 def _scaled_kernel(kernel: np.ndarray, axes: tuple[int, ...], scale: np.ndarray) -> np.ndarray:
+    """``kernel * scale`` in float64, cast back - a block of rows at a time: the folded kernel is
+    computed again while it is written (``derive``), and a float64 copy of all of it would triple
+    the memory a large weight needs."""
     shape = [1] * kernel.ndim
     for axis in axes:
         shape[axis] = kernel.shape[axis]
-    return (kernel.astype(np.float64) * scale.reshape(shape)).astype(kernel.dtype)
+    factor = scale.reshape(shape)
+    out = np.empty(kernel.shape, kernel.dtype)
+    if kernel.ndim == 0:
+        out[...] = kernel * factor
+        return out
+    row = max(1, int(np.prod(kernel.shape[1:], dtype=np.int64)))
+    step = max(1, (1 << 17) // row)
+    for i in range(0, kernel.shape[0], step):
+        rows = factor if factor.shape[0] == 1 else factor[i:i + step]
+        out[i:i + step] = kernel[i:i + step] * rows  # float32 * float64 -> float64, then cast
+    return out
 
 
 def _fused_bias_only(node: Node) -> bool:
@@ -131,9 +145,13 @@ def fold_chain(ed: Editor, node: Node) -> bool:
         return False
     if len(node.inputs) < 2:
         return False
-    kernel = const_of(node.inputs[1])
-    if kernel is None or kernel.dtype.kind != "f" or const_of(node.inputs[0]) is not None:
+    shape = const_shape(node.inputs[1])  # the kernel is read only when the folded one is written
+    if shape is None or const_shape(node.inputs[0]) is not None:
         return False
+    stored = node.inputs[1].producer.attrs["value"]
+    if np.dtype(stored.dtype).kind != "f":
+        return False
+    kernel = np.broadcast_to(np.zeros((), stored.dtype), shape)  # shape and dtype only, no memory
     axes = _kernel_axes(node, kernel)
     if axes is None:
         return False
@@ -163,8 +181,9 @@ def fold_chain(ed: Editor, node: Node) -> bool:
         return False  # nothing saved (a lone bias add is the fusion passes' job)
     last = chain[-1]
     dtype: DType = node.attrs.get("T", DType.FLOAT)
-    new_kernel = add_const(graph, _scaled_kernel(kernel, axes, affine.scale), f"{node.name}/folded_kernel",
-                           dtype)
+    scale = affine.scale
+    folded = derive(lambda k: _scaled_kernel(k, axes, scale), (stored,), dtype=kernel.dtype, shape=shape)
+    new_kernel = add_const(graph, folded, f"{node.name}/folded_kernel", dtype)
     inputs = [node.inputs[0], new_kernel]
     if node.op in _FUSED:
         inputs.append(add_const(graph, affine.offset.astype(kernel.dtype), f"{node.name}/folded_bias", dtype))
