@@ -129,6 +129,18 @@ def _check_text(model: Any, path: Path) -> None:
                     raise InputError(f"a {fd.name} field of the ONNX model is not valid UTF-8 text", path)
 
 
+def _all_nodes(graph: Any) -> Any:
+    """Every node of ``graph`` and of the subgraphs inside it (If/Loop/Scan bodies)."""
+    for node in graph.node:
+        yield node
+        for attr in node.attribute:
+            if attr.type == 5:  # GRAPH
+                yield from _all_nodes(attr.g)
+            elif attr.type == 10:  # GRAPHS
+                for sub in attr.graphs:
+                    yield from _all_nodes(sub)
+
+
 def _check_nodes(model: Any, path: Path) -> None:
     """Each main-graph node against its op schema (input counts, attribute types) before onnx's shape
     inference sees it: that C++ code asserts on some malformed nodes (a Slice with two inputs aborts
@@ -141,9 +153,11 @@ def _check_nodes(model: Any, path: Path) -> None:
         ctx.opset_imports = {d.domain: int(d.version) for d in model.opset_import}
     except (TypeError, ValueError, OverflowError):
         raise InputError("the model's IR version or an opset version is out of range", path) from None
-    for node in model.graph.node:
+    for node in _all_nodes(model.graph):
         if node.domain not in ("", "ai.onnx") or not onnx.defs.has(node.op_type, node.domain):
             continue
+        if any(a.type in (5, 10) for a in node.attribute):
+            continue  # If/Loop/Scan: checking the node checks its body without the outer scope it reads
         try:
             onnx.checker.check_node(node, ctx)
         except (onnx.checker.ValidationError, RuntimeError, ValueError) as exc:
