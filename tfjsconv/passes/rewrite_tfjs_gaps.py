@@ -32,6 +32,11 @@ attr or reads the wrong input; the model would load and silently give other numb
   With axis == batch_dims and static batch and gather dims it becomes a plain gather on axis 0 of
   the params with their batch dims flattened, at ``indices + batch_number * N`` (exact).
 
+* ``Cumsum`` / ``Cumprod`` with a negative axis: TF.js 4.22 passes the axis to its kernel unchecked; a
+  negative one builds a transpose permutation of the wrong length and returns a tensor of a garbage
+  shape (observed: [3, 2] cumsum on axis -1 gives shape [1, 3] and [NaN, 3]).  A constant negative
+  axis becomes ``axis + rank`` (needs the rank of the input).
+
 When a rewrite is impossible (unknown rank, dynamic bounds) the model is refused with a clear
 ``UnsupportedError`` instead of being written broken.
 """
@@ -198,6 +203,22 @@ def _batched_gather(ed: Editor, node: Node) -> bool:
     zero = add_const(graph, np.array(0, np.int32), f"{name}/axis", DType.INT32)
     ed.replace_with(node, "GatherV2", [flat, flat_index, zero],
                     {"Tparams": tparams, "Tindices": tind, "Taxis": DType.INT32, "batch_dims": 0})
+    return True
+
+
+@RULES.register("Cumsum", "Cumprod")
+def _cumulative_negative_axis(ed: Editor, node: Node) -> bool:
+    axis = const_of(node.inputs[1])
+    if axis is None or np.ndim(axis) != 0 or int(axis) >= 0:
+        return False
+    x = node.inputs[0]
+    rank = x.shape.rank if x.shape is not None else None
+    if rank is None:
+        raise UnsupportedError(f"{node.op} {node.name} with a negative axis on an input of unknown rank: "
+                               "TF.js 4.22 computes it wrongly")
+    tidx = node.attrs.get("Tidx", DType.INT32)
+    fixed = add_const(ed.graph, np.array(int(axis) + rank, tidx.numpy), f"{node.name}/axis", tidx)
+    ed.graph.set_input(node, 1, fixed)
     return True
 
 
