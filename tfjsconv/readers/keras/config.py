@@ -18,6 +18,7 @@ from typing import Any, Optional
 
 from ...errors import InputError, UnsupportedError, UnsupportedLayersError
 from .layer_fixes import Findings, JsonDict, fix_layer, tfjs_catalog
+from .masks import check_masks
 from .rewrites import (
     WeightPlan,
     drop_automatic_masks,
@@ -138,12 +139,24 @@ def _record_shapes(obj: Any, shapes: dict[str, tuple[Optional[int], ...]]) -> No
         _record_shapes(value, shapes)
 
 
+def _model_configs(entry: Any) -> list[JsonDict]:
+    """``entry`` and every model nested in it (each infers from its own declared inputs)."""
+    if not isinstance(entry, dict):
+        return []
+    found = [entry] if entry.get("class_name") in MODEL_CLASSES else []
+    for layer in _model_layers(entry.get("config")) if found else ():
+        found.extend(_model_configs(layer))
+    return found
+
+
 def _input_shapes(raw: JsonDict) -> dict[str, tuple[Optional[int], ...]]:
-    """Input shapes of single-input layers: recorded ones, else inferred from the graph (tf-keras .h5)."""
+    """Input shapes of single-input layers: recorded ones, else inferred from the graph (tf-keras .h5),
+    nested models included."""
     shapes: dict[str, tuple[Optional[int], ...]] = {}
-    for name, inputs in infer_input_shapes(raw).items():
-        if len(inputs) == 1:
-            shapes[name] = inputs[0]
+    for model in _model_configs(raw):
+        for name, inputs in infer_input_shapes(model).items():
+            if len(inputs) == 1:
+                shapes.setdefault(name, inputs[0])
     _record_shapes(raw, shapes)  # recorded shapes win over inferred ones
     return shapes
 
@@ -413,6 +426,7 @@ def translate_model_config(model_config: JsonDict, path: Optional[Path] = None,
         _collect_names(config, found, models)
         frozen_models = frozenset(models)
         _walk_layer(config, found, frozen_models)
+        check_masks(config, found)
     except (AttributeError, TypeError, ValueError, KeyError, IndexError) as exc:
         # The walk trusts the Keras layout (dicts where Keras writes dicts); a config that breaks
         # that trust is damaged or hand-made, not something to convert by guessing.

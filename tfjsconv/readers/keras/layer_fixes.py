@@ -172,7 +172,12 @@ def _batch_norm_axis(name: str, cls: str, config: JsonDict, found: Findings) -> 
     # other axis loads fine and computes wrong values (observed); ranks above 4 throw at predict.
     rank = found.input_rank(name)
     axis = _single_axis(config)
-    if rank is None or axis is None:
+    if axis is None:
+        return
+    if rank is None:
+        if axis != -1:  # cannot tell whether it is the last axis: TF.js would be wrong if it is not
+            found.refuse(name, cls, f"axis={axis} on an input whose rank tfjsconv cannot tell; TF.js 4.22 "
+                                    "computes wrong values unless it is the last axis")
         return
     if rank > 4:
         found.refuse(name, cls, f"inputs of rank {rank} are not supported by TF.js 4.22 (at most 4)")
@@ -205,6 +210,15 @@ def _global_pooling(name: str, cls: str, config: JsonDict, found: Findings) -> N
     if config.get("keepdims"):  # TF.js always drops the pooled axes: the output shape would differ
         found.refuse(name, cls, "keepdims=True is not supported by TF.js")
     config.pop("keepdims", None)
+
+
+@fix("MaxPooling1D", "AveragePooling1D", "GlobalAveragePooling1D", "GlobalMaxPooling1D")
+def _pooling_1d_format(name: str, cls: str, config: JsonDict, found: Findings) -> None:
+    # tfjs-layers 4.22's 1-D pooling layers have no data_format: they always pool axis 1 (observed:
+    # channels_first pooled the channels, a silently wrong answer).
+    if config.get("data_format") == "channels_first":
+        found.refuse(name, cls, "data_format='channels_first' is ignored by TF.js 4.22's 1-D pooling "
+                                "(it pools the channels)")
 
 
 # Registered by tfjs-layers 4.22 but unusable in a loaded model (observed with real Keras 3 files).
@@ -330,8 +344,21 @@ def _common_fields(name: str, cls: str, config: JsonDict, found: Findings) -> No
     for key in ("lora_rank", "lora_alpha", "quantization_config"):
         config.pop(key, None)
     dtype = config.get("dtype")
+    if isinstance(dtype, dict) and isinstance(dtype.get("config"), dict):  # tf-keras mixed-precision Policy
+        dtype = str(dtype["config"].get("name", "float32"))
+        config["dtype"] = dtype
     if isinstance(dtype, str) and "_from_" in dtype:  # Keras 3 quantized policy, e.g. int8_from_float32
         found.refuse(name, cls, f"dtype policy {dtype!r} (quantized) is not supported by TF.js")
+    elif isinstance(dtype, str) and _TFJS_DTYPE.get(dtype.replace("mixed_", "")):
+        # TF.js has float32 and int32 only; a layer that creates its weights with its own dtype
+        # (Embedding) fails to load with float64 (observed: "Unknown data type float64"). The
+        # weights are written as float32 already, and TF.js computes in float32 whatever the policy.
+        config["dtype"] = _TFJS_DTYPE[dtype.replace("mixed_", "")]
+
+
+_TFJS_DTYPE = {"float64": "float32", "double": "float32", "float16": "float32", "half": "float32",
+               "bfloat16": "float32", "int64": "int32", "int16": "int32", "int8": "int32", "uint8": "int32",
+               "uint16": "int32", "uint32": "int32"}
 
 
 def fix_layer(name: str, cls: str, config: JsonDict, found: Findings) -> None:

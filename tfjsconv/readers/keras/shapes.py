@@ -225,6 +225,53 @@ def _concatenate(config: JsonDict, inputs: list[Shape]) -> Optional[Shape]:
     return tuple(out)
 
 
+_RECURRENT = ("LSTM", "GRU", "SimpleRNN", "CuDNNLSTM", "CuDNNGRU")
+
+
+@_rule(*_RECURRENT, "RNN")
+def _recurrent(config: JsonDict, inputs: list[Shape]) -> Optional[Shape]:
+    shape = inputs[0]
+    if len(shape) != 3 or config.get("return_state"):
+        return None  # several outputs: not a single shape
+    units = config.get("units")
+    cell = config.get("cell")
+    if units is None and isinstance(cell, dict):  # RNN(cell) / RNN(StackedRNNCells): the last cell's units
+        stacked = cell.get("class_name") == "StackedRNNCells"
+        cells = (cell.get("config") or {}).get("cells") if stacked else [cell]
+        last = cells[-1] if isinstance(cells, list) and cells else None
+        units = (last.get("config") or {}).get("units") if isinstance(last, dict) else None
+    units = int(units)  # type: ignore[arg-type]  (None: TypeError, caught by the caller: unknown)
+    return (shape[0], shape[1], units) if config.get("return_sequences") else (shape[0], units)
+
+
+def _wrapped(config: JsonDict) -> Optional[tuple[str, JsonDict]]:
+    inner = config.get("layer")
+    if isinstance(inner, dict) and isinstance(inner.get("config"), dict):
+        return str(inner.get("class_name")), inner["config"]
+    return None
+
+
+@_rule("TimeDistributed")
+def _time_distributed(config: JsonDict, inputs: list[Shape]) -> Optional[Shape]:
+    shape, inner = inputs[0], _wrapped(config)
+    rule = RULES.get(inner[0]) if inner is not None else None
+    if rule is None or inner is None or len(shape) < 3:
+        return None
+    out = rule(inner[1], [(shape[0], *shape[2:])])
+    return None if out is None else (shape[0], shape[1], *out[1:])
+
+
+@_rule("Bidirectional")
+def _bidirectional(config: JsonDict, inputs: list[Shape]) -> Optional[Shape]:
+    inner = _wrapped(config)
+    if inner is None or inner[0] not in _RECURRENT or config.get("merge_mode", "concat") is None:
+        return None
+    out = _recurrent(inner[1], inputs)
+    if out is None:
+        return None
+    return (*out[:-1], 2 * int(out[-1])) if config.get("merge_mode", "concat") == "concat" else out
+
+
 def _node_sources(node: Any) -> Optional[list[tuple[str, int, int]]]:
     if not isinstance(node, list):
         return None  # a Keras 3 node: that format records shapes itself
@@ -238,22 +285,37 @@ def _node_sources(node: Any) -> Optional[list[tuple[str, int, int]]]:
 
 def infer_input_shapes(model_config: JsonDict) -> dict[str, list[Shape]]:
     """Input shapes (one per input tensor) of each top-level layer's first call, where derivable."""
+    return _infer(model_config)[0]
+
+
+_MODELS = ("Sequential", "Functional", "Model")
+
+
+def _declared_input(layer_config: JsonDict) -> Optional[Shape]:
+    shape = layer_config.get("batch_input_shape", layer_config.get("batch_shape"))  # tf-keras / Keras 3
+    return tuple(shape) if isinstance(shape, list) else None
+
+
+def _infer(model_config: JsonDict, start: Optional[Shape] = None) -> tuple[dict[str, list[Shape]],
+                                                                            Optional[Shape]]:
+    """(input shapes of each layer's first call, the model's first output shape) where derivable;
+    ``start`` is the input of a Sequential that declares none (a nested one)."""
     config = model_config.get("config")
     layers = config.get("layers") if isinstance(config, dict) else config
     if not isinstance(layers, list):
-        return {}
+        return {}, None
     outputs: dict[tuple[str, int], Shape] = {}  # (layer, node index) -> output shape (single-output)
     inputs_of: dict[str, list[Shape]] = {}
     sequential = model_config.get("class_name") == "Sequential"
-    previous: Optional[Shape] = None
+    previous: Optional[Shape] = start if sequential else None
     for entry in layers:
         if not isinstance(entry, dict) or not isinstance(entry.get("config"), dict):
-            return inputs_of
+            return inputs_of, None
         cls, layer_config = str(entry.get("class_name")), entry["config"]
         name = str(layer_config.get("name", entry.get("name")))
-        if cls == "InputLayer" or (sequential and previous is None and "batch_input_shape" in layer_config):
-            shape = layer_config.get("batch_input_shape")
-            previous = tuple(shape) if isinstance(shape, list) else None
+        declared = _declared_input(layer_config)
+        if cls == "InputLayer" or (sequential and previous is None and declared is not None):
+            previous = declared
             outputs[(name, 0)] = previous  # type: ignore[assignment]
             if cls == "InputLayer":
                 continue
@@ -270,12 +332,23 @@ def infer_input_shapes(model_config: JsonDict) -> dict[str, list[Shape]]:
         result: Optional[Shape] = None
         if known and len(shapes) == len(known):
             inputs_of[name] = shapes
-            rule = RULES.get(cls)
             try:
-                result = rule(layer_config, shapes) if rule is not None else None
+                if cls in _MODELS:
+                    result = _infer(entry, shapes[0])[1]
+                else:
+                    rule = RULES.get(cls)
+                    result = rule(layer_config, shapes) if rule is not None else None
             except (KeyError, TypeError, ValueError, IndexError):
                 result = None
         previous = result
         if result is not None:
             outputs[(name, 0)] = result
-    return inputs_of
+            if cls in _MODELS:  # tf-keras counts a nested model's own node: its first call is node 1
+                outputs[(name, 1)] = result
+    if sequential:
+        return inputs_of, previous
+    refs = config.get("output_layers") if isinstance(config, dict) else None
+    first = refs[0] if isinstance(refs, list) and refs and isinstance(refs[0], list) else refs
+    if isinstance(first, list) and len(first) >= 2 and isinstance(first[0], str):
+        return inputs_of, outputs.get((first[0], int(first[1])))
+    return inputs_of, None
