@@ -51,7 +51,8 @@ from e2e.fixture_cases import FixtureCase, Tolerance, compare_outputs, discover_
 from tfjs_runner import TfjsRunner  # noqa: E402
 
 NODE_BACKENDS = ("cpu", "wasm")
-OFFICIAL_FORMATS = {"tf_saved_model", "tf_frozen_model", "tf_hub", "keras", "keras_keras", "keras_saved_model"}
+OFFICIAL_FORMATS = {"tf_saved_model", "tf_frozen_model", "tf_hub", "keras", "keras_keras",
+                    "keras_saved_model"}
 SIDES = ("ours", "official")
 
 
@@ -120,10 +121,10 @@ def measure(runner: TfjsRunner, backend: str, model_dir: Path, case: FixtureCase
         tolerance = Tolerance(max(tolerance.rtol, 1e-3), max(tolerance.atol, 1e-3),
                               tolerance.atol_range_fraction)
     expected = case.expected()
-    try:
+    try:  # the warm-up round times only 2 samples: it is there for the JIT and the caches
         run = runner.execute(model_dir, "graph", case.inputs(), list(case.spec["outputs"]), backend=backend,
-                             label=case.case_id, runs=args.runs, warmup=args.warmup, sample_ms=args.sample_ms,
-                             warmup_ms=args.warmup_ms)
+                             label=case.case_id, runs=args.runs if record else 2, warmup=args.warmup,
+                             sample_ms=args.sample_ms, warmup_ms=args.warmup_ms)
     except AssertionError as exc:
         first = next((ln for ln in str(exc).splitlines() if "failed on" in ln), str(exc).splitlines()[0])
         side.errors[backend] = first.split(": ", 1)[-1][:200]
@@ -207,6 +208,25 @@ def histogram_lines(rows: list[Row]) -> list[str]:
                 if ours.histogram[op] != official.histogram[op]]
         same = sum(ours.histogram[op] for op in ops if ours.histogram[op] == official.histogram[op])
         lines.append(f"- {row.case.case_id}: " + (", ".join(diff) or "identical") + f" (+{same} same)")
+    return lines
+
+
+def summary_lines(rows: list[Row], backends: list[str]) -> list[str]:
+    """How often ours is at most the official output's, in nodes and per-backend median time."""
+    pairs = [(r.case.case_id, r.sides["ours"], r.sides["official"]) for r in rows if "official" in r.sides]
+    pairs = [(name, o, f) for name, o, f in pairs if "convert" not in o.errors and "convert" not in f.errors]
+    more = [f"{name} ({o.nodes} vs {f.nodes})" for name, o, f in pairs if o.nodes > f.nodes]
+    lines = [f"- nodes: ours <= official on {len(pairs) - len(more)} of {len(pairs)} models both convert"
+             + (f"; more on {', '.join(more)}" if more else "")]
+    for backend in backends:
+        timed = [(n, o, f) for n, o, f in pairs if backend in o.median_ms and backend in f.median_ms]
+        slower = [f"{n} ({o.median_ms[backend]:.3g} vs {f.median_ms[backend]:.3g} ms)"
+                  for n, o, f in timed if o.median_ms[backend] > f.median_ms[backend]]
+        only_ours = [n for n, o, f in pairs if backend in o.median_ms and backend in f.errors]
+        text = f"- {backend}: ours <= official on {len(timed) - len(slower)} of {len(timed)} models both run"
+        text += f"; slower on {', '.join(slower)}" if slower else ""
+        text += f"; the official output fails where ours runs: {', '.join(only_ours)}" if only_ours else ""
+        lines.append(text)
     return lines
 
 
@@ -316,6 +336,7 @@ def main() -> None:
     body = header + [""] + table_lines(rows, backends)
     body += ["", "Op histograms (ours/official where they differ):", ""]
     body += histogram_lines(rows)
+    body += ["", "Summary:", ""] + summary_lines(rows, backends)
     errors = error_lines(rows)
     if errors:
         body += ["", "Failures:", ""] + errors
