@@ -153,3 +153,15 @@ def test_pipeline_makes_one_fused_conv_with_activation() -> None:
     feeds = _feeds(before)
     np.testing.assert_allclose(interpret(after, feeds)["y"], interpret(before, feeds)["y"],
                                rtol=1e-5, atol=1e-5)
+
+
+def test_large_shared_kernel_is_not_copied() -> None:
+    """A tied weight read by two contractions would be duplicated by folding: left alone when big."""
+    g = Graph()
+    x = placeholder(g, "x", F, [None, 256])
+    w = const(g, _r(256, 128), "tied")  # 128 KiB
+    mm = {**T, "transpose_a": False, "transpose_b": False}
+    for i in range(2):
+        y = op(g, "MatMul", [x, w], mm, name=f"mm{i}")
+        output(g, f"y{i}", op(g, "Mul", [y, const(g, np.float32(2 + i), f"s{i}")], T, name=f"mul{i}"))
+    assert FoldAffine().run(g, PassContext()) is False

@@ -33,6 +33,7 @@ _PLAIN = frozenset({"Conv2D", "DepthwiseConv2dNative", "MatMul", "BatchMatMul", 
 _FUSED = frozenset({"_FusedConv2D", "FusedDepthwiseConv2dNative", "_FusedMatMul"})
 _CONVS = frozenset({"Conv2D", "DepthwiseConv2dNative", "_FusedConv2D", "FusedDepthwiseConv2dNative"})
 _CHAIN = frozenset({"Mul", "RealDiv", "Add", "AddV2", "BiasAdd", "Sub"})
+_SHARED_KERNEL_BYTES = 64 * 1024
 
 
 def _out_rank(node: Node, kernel: np.ndarray) -> int:
@@ -152,6 +153,9 @@ def fold_chain(ed: Editor, node: Node) -> bool:
     if np.dtype(stored.dtype).kind != "f":
         return False
     kernel = np.broadcast_to(np.zeros((), stored.dtype), shape)  # shape and dtype only, no memory
+    nbytes = int(np.prod(shape, dtype=np.int64)) * np.dtype(stored.dtype).itemsize
+    if len({id(n) for n, _ in node.inputs[1].uses}) > 1 and nbytes > _SHARED_KERNEL_BYTES:
+        return False  # a scaled copy of a shared (tied) weight would grow the model
     axes = _kernel_axes(node, kernel)
     if axes is None:
         return False
