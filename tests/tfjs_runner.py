@@ -321,6 +321,7 @@ class Run:
     times_ms: list[float]
     execute: str  # "execute" or "executeAsync": the call the timed runs used
     inner: int  # inferences averaged per timed sample
+    cpu_times_ms: list[float]  # process CPU time per inference, per sample (Node only)
     info: dict[str, Any]
 
 
@@ -404,7 +405,8 @@ class TfjsRunner:
             )
         named = [(spec["name"], decode_tensor(spec)) for spec in answer["outputs"]]
         return Run(named, [float(t) for t in answer.get("times_ms", [])], str(answer.get("execute", "")),
-                   int(answer.get("inner", 0)), dict(answer.get("info") or {}))
+                   int(answer.get("inner", 0)), [float(t) for t in answer.get("cpu_times_ms", [])],
+                   dict(answer.get("info") or {}))
 
     def run_named(
         self,

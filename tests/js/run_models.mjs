@@ -6,7 +6,8 @@
 //              "outputs": [names] (graph models only; optional),
 //              "timing": {"runs": N, "warmup": W} (graph models only; optional)}
 //   response: {"outputs": [{"name", "dtype", "shape", "data_b64"|"data"}], "backend": "...",
-//              "times_ms": [N wall times, when timing was asked], "execute": "execute"|"executeAsync"}
+//              "times_ms": [N wall times, when timing was asked], "cpu_times_ms": [N process CPU
+//              times], "inner": inferences per sample, "execute": "execute"|"executeAsync"}
 //             or {"error": "message", "stack": "..."}
 // Numeric tensors travel as base64 of their little-endian typed array; string tensors as a
 // JSON list of strings ("data"). Anything TF.js itself prints goes to stderr, because stdout
@@ -147,13 +148,19 @@ async function timeRuns(model, feed, names, timing) {
     const once = Math.max(performance.now() - start, 0.01);
     inner = Math.min(1000, Math.max(inner, Math.ceil(timing.sample_ms / once)));
   }
+  // Wall time, and this process's CPU time: the cpu and wasm backends compute on this thread, so
+  // CPU time is the model's cost even when other processes preempt this one.
   const times = [];
+  const cpuTimes = [];
   for (let i = 0; i < timing.runs; i++) {
     const start = performance.now();
+    const cpuStart = process.cpuUsage();
     for (let j = 0; j < inner; j++) await inferOnce(model, feed, names, sync);
+    const cpu = process.cpuUsage(cpuStart);
     times.push((performance.now() - start) / inner);
+    cpuTimes.push((cpu.user + cpu.system) / 1000 / inner);
   }
-  return { times_ms: times, inner, execute: sync ? 'execute' : 'executeAsync' };
+  return { times_ms: times, cpu_times_ms: cpuTimes, inner, execute: sync ? 'execute' : 'executeAsync' };
 }
 
 async function runGraph(url, inputs, specs, outputNames, timing) {
