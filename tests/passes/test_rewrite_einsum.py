@@ -66,6 +66,11 @@ CASES: list[tuple[str, list[Dims], list[list[int]], dict[str, int]]] = [
     ("abcd,cde->abe", [[None, 3, 2, 4], [2, 4, 5]], [[2, 3, 2, 4], [2, 4, 5]],
      {"BatchMatMulV2": 1, "Reshape": 2}),
     ("abc,cd->abd", [[None, 3, 4], [4, 6]], [[5, 3, 4], [4, 6]], {"BatchMatMulV2": 1}),
+    # Ellipsis: one label per dim it stands for (the operands' ranks are known).
+    ("...ij,...jk->...ik", [[2, 3, 4], [2, 4, 5]], [[2, 3, 4], [2, 4, 5]], {"BatchMatMulV2": 1}),
+    ("...ij,jk->...ik", [[None, 2, 3, 4], [4, 5]], [[2, 2, 3, 4], [4, 5]], {"BatchMatMulV2": 1}),
+    ("b...i,b...i->b...", [[2, 3, 4], [2, 3, 4]], [[2, 3, 4], [2, 3, 4]], {"BatchMatMulV2": 1, "Reshape": 3}),
+    ("...ij,...jk", [[2, 3, 4], [2, 4, 5]], [[2, 3, 4], [2, 4, 5]], {"BatchMatMulV2": 1}),  # implicit
     # Two unknown sizes in one reshape target: computed from the inputs' Shape at run time.
     ("abc,cde->abde", [[None, None, 4], [4, 2, 3]], [[2, 3, 4], [4, 2, 3]],
      {"BatchMatMulV2": 1, "Reshape": 2, "Shape": 1, "GatherV2": 2, "ConcatV2": 1}),
@@ -87,7 +92,8 @@ def test_einsum_rewritten_exactly(equation: str, shapes: list, concrete: list, o
 
 @pytest.mark.parametrize("equation, shapes", [
     ("ii->i", [[3, 3]]),  # diagonal: repeated label
-    ("...ij,...jk->...ik", [[2, 3, 4], [2, 4, 5]]),  # ellipsis
+    ("...ij,...jk->...ik", [[None, 3, 4], [2, 4, 5]]),  # ellipsis dims that may broadcast
+    ("...ij,jk->...ik", [None, [4, 5]]),  # an ellipsis over an unknown rank
     ("bij,bjk->bik", [[1, 3, 4], [2, 4, 5]]),  # a size-1 label broadcast against 2
     ("ij,jk,kl->il", [[2, 3], [3, 4], [4, 5]]),  # three operands
 ])
@@ -104,6 +110,9 @@ def test_equation_parsing() -> None:
     assert parse_equation("ab,bc->ac", 1) is None
     assert parse_equation("ab->c", 1) is None  # output label from nowhere
     assert parse_equation("a.b->ab", 1) is None
+    assert parse_equation("...ij->...ji", 1, [4]) == (["abij"], "abji")  # unused letters, in order
+    assert parse_equation("...i,j...->...ij", 2, [2, 3]) == (["bi", "jab"], "abij")  # right-aligned
+    assert parse_equation("...ij->...ji", 1, [None]) is None
 
 
 @pytest.mark.parametrize("backend", ["cpu", "wasm"])

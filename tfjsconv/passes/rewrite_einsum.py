@@ -1,5 +1,5 @@
-"""Einsum -> MatMul / BatchMatMulV2 + Transpose + Reshape (+ Sum), for every equation without an
-ellipsis or a repeated label.
+"""Einsum -> MatMul / BatchMatMulV2 + Transpose + Reshape (+ Sum), for every equation without a
+repeated label (an ellipsis needs the operands' ranks: it becomes one label per dim).
 
 TF.js runs ``Einsum`` on cpu and webgl only (the wasm backend has no kernel at all) and its kernel is
 a broadcast-multiply-and-sum, so the rewrite is done always.  Any such equation is a batched matrix
@@ -23,6 +23,8 @@ at run time from the operands' Shape.  Rank-2 products use MatMul, so a bias can
 from __future__ import annotations
 
 import itertools
+import string
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Optional
 
@@ -36,18 +38,54 @@ from .base import Editor, RewritePass, add, add_const, register_pass, take_name
 Sizes = dict[str, Optional[int]]
 
 
-def parse_equation(equation: str, operands: int) -> Optional[tuple[list[str], str]]:
-    """(operand label strings, output labels), or None (ellipsis, repeated label, bad syntax)."""
-    text = equation.replace(" ", "")
-    if "." in text:
+def _expand_ellipsis(inputs: list[str], out: Optional[str], ranks: Sequence[Optional[int]]
+                     ) -> Optional[tuple[list[str], Optional[str]]]:
+    """Each "..." replaced by letters the equation does not use, one per dim it stands for (numpy's
+    right-aligned broadcasting: a shorter "..." takes the rightmost letters); None when a rank is
+    unknown."""
+    used = set("".join(inputs) + (out or ""))
+    spare = [c for c in string.ascii_letters if c not in used]
+    counts = []
+    for labels, rank in zip(inputs, ranks):
+        if "..." not in labels:
+            counts.append(0)
+            continue
+        if rank is None:
+            return None
+        counts.append(rank - (len(labels) - 3))
+    width = max(counts, default=0)
+    if min(counts, default=0) < 0 or width > len(spare):
         return None
-    lhs, arrow, out = text.partition("->")
+    letters = "".join(spare[:width])
+    expanded = [labels.replace("...", letters[width - n:]) for labels, n in zip(inputs, counts)]
+    return expanded, None if out is None else out.replace("...", letters)
+
+
+def parse_equation(equation: str, operands: int, ranks: Optional[Sequence[Optional[int]]] = None
+                   ) -> Optional[tuple[list[str], str]]:
+    """(operand label strings, output labels), or None (repeated label, bad syntax, or an ellipsis
+    without the operands' ranks)."""
+    text = equation.replace(" ", "")
+    lhs, arrow, out_text = text.partition("->")
     inputs = lhs.split(",")
-    if not arrow:  # implicit output: the labels seen once, in alphabetical order
-        counts = {c: lhs.count(c) for c in lhs if c != ","}
-        out = "".join(sorted(c for c, n in counts.items() if n == 1))
     if len(inputs) != operands:
         return None
+    out: Optional[str] = out_text if arrow else None
+    if "." in text:
+        if text.count(".") != 3 * text.count("...") or ranks is None:
+            return None
+        expanded = _expand_ellipsis(inputs, out, ranks)
+        if expanded is None:
+            return None
+        ellipsis = set("".join(expanded[0])) - set(lhs)
+        inputs, out = expanded
+    else:
+        ellipsis = set()
+    if out is None:  # implicit output: the "..." dims, then the labels seen once, alphabetically
+        joined = "".join(inputs)
+        counts = {c: joined.count(c) for c in joined}
+        out = "".join(sorted(ellipsis)) + "".join(sorted(c for c, n in counts.items()
+                                                         if n == 1 and c not in ellipsis))
     for labels in (*inputs, out):
         if len(set(labels)) != len(labels) or any(not c.isalpha() for c in labels):
             return None
@@ -198,18 +236,24 @@ class _Builder:
                          "reshape")
 
 
-def _sizes(node: Node, operands: list[str]) -> Optional[Sizes]:
+def _sizes(node: Node, operands: list[str], broadcast: set[str]) -> Optional[Sizes]:
+    """Each label's size (None: unknown).  ``broadcast`` labels (from "...", where TF broadcasts a
+    size 1 against a larger one) must have the same known size in every operand."""
     sizes: Sizes = {}
+    seen: dict[str, list[Optional[int]]] = {}
     for value, labels in zip(node.inputs, operands):
         dims = value.shape.dims if value.shape is not None else None
         if dims is not None and len(dims) != len(labels):
             return None
         for i, c in enumerate(labels):
             d = None if dims is None else dims[i]
+            seen.setdefault(c, []).append(d)
             known = sizes.get(c)
             if d is not None and known is not None and d != known:
                 return None  # a size-1 label broadcast against a larger one: no exact grouping
             sizes[c] = d if d is not None else known
+    if any(len(set(seen[c])) > 1 or None in seen[c] for c in broadcast if len(seen.get(c, [])) > 1):
+        return None
     return sizes
 
 
@@ -231,11 +275,13 @@ def _finish(ed: Editor, node: Node, b: _Builder, value: Value, labels: str, out:
 
 
 def rewrite_einsum(ed: Editor, node: Node) -> bool:
-    parsed = parse_equation(attr_text(node.attrs.get("equation", b"")), len(node.inputs))
+    ranks = [None if v.shape is None else v.shape.rank for v in node.inputs]
+    parsed = parse_equation(attr_text(node.attrs.get("equation", b"")), len(node.inputs), ranks)
     if parsed is None or len(node.inputs) not in (1, 2):
         return False
     operands, out = parsed
-    sizes = _sizes(node, operands)
+    written = set(attr_text(node.attrs.get("equation", b"")))
+    sizes = _sizes(node, operands, set("".join(operands)) - written)
     if sizes is None:
         return False
     dtype = node.attrs.get("T", DType.FLOAT)
