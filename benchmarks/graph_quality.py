@@ -132,6 +132,9 @@ def measure(runner: TfjsRunner, backend: str, model_dir: Path, case: FixtureCase
     except AssertionError as exc:
         first = next((ln for ln in str(exc).splitlines() if "failed on" in ln), str(exc).splitlines()[0])
         side.errors[backend] = first.split(": ", 1)[-1][:200]
+        # A failed model can leave the backend broken (the wasm heap, a lost webgl context): the next
+        # model gets a fresh process, so one failure does not fail everything after it.
+        runner.node.stop(graceful=False)
         return
     actual = [array for _, array in run.outputs]
     if not record:
