@@ -149,3 +149,24 @@ def test_official_tanh_fusion_runs_after_legalizing(tmp_path: Path, tfjs: Any, b
     write_graph_model(g, out, ConvertOptions())
     (got,) = tfjs.run(out, "graph", [("x", feed)], backend=backend)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("backend", ["cpu", "wasm"])
+def test_batched_fused_matmul_is_split(tmp_path: Path, tfjs: Any, backend: str) -> None:
+    """TF.js 4.22's wasm _FusedMatMul returns wrong numbers for rank-3 operands (no error):
+    split, the BatchMatMulV2 + bias + Relu it stands for runs right everywhere."""
+    g = Graph()
+    x = placeholder(g, "x", F, [None, 3, 4])
+    w = const(g, RNG.standard_normal((4, 3)).astype(np.float32), "w")
+    attrs = {"T": F, "transpose_a": False, "transpose_b": False, "fused_ops": [b"BiasAdd", b"Relu"],
+             "num_args": 1, "epsilon": 0.0, "leakyrelu_alpha": 0.2}
+    output(g, "y", op(g, "_FusedMatMul", [x, w, const(g, BIAS, "b")], attrs, name="fused"))
+    feed = RNG.standard_normal((2, 3, 4)).astype(np.float32)
+    want = interpret(g, {"x": feed})["y"]
+    assert LegalizeFusedOps().run(g, PassContext())
+    assert ops_of(g) == {"BatchMatMulV2": 1, "BiasAdd": 1, "Relu": 1}
+    out = tmp_path / "model"
+    out.mkdir()
+    write_graph_model(g, out, ConvertOptions())
+    (got,) = tfjs.run(out, "graph", [("x", feed)], backend=backend)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)

@@ -9,7 +9,8 @@ tfjs-converter's executors), a fused node stays only when:
 * ``fused_ops`` is ``[BiasAdd]`` or ``[BiasAdd, activation]`` (TF.js refuses a fused FusedBatchNorm),
   the activation is one all three backends fuse (``fusion_util``'s tables: no Tanh, GELU...);
 * the bias is rank 1 (wasm throws on any other rank) and ``num_args`` matches the inputs;
-* a fused convolution is NHWC.
+* a fused convolution is NHWC; a _FusedMatMul multiplies matrices (TF.js's wasm kernel returns
+  wrong numbers, without an error, for operands of rank 3 or more).
 
 Otherwise the node becomes the plain contraction + BiasAdd (or FusedBatchNormV3) + the activation as
 its own op(s), the last one taking the fused node's name; batch-norm folding and the fusion passes
@@ -54,6 +55,8 @@ def is_legal(node: Node) -> bool:
         return False
     if node.op != "_FusedMatMul" and attr_text(node.attrs.get("data_format", b"NHWC")) != "NHWC":
         return False
+    if node.op == "_FusedMatMul" and any(_rank(v) not in (2, None) for v in node.inputs[:2]):
+        return False  # wasm computes a batched _FusedMatMul wrongly (no error; measured on 4.22)
     # TF defines the fused bias as 1-D, so an unknown rank is 1; a known other rank (a [1, 1, 1, C]
     # bias some converters write) fails on wasm.
     return _rank(node.inputs[2]) in (1, None)
@@ -111,7 +114,12 @@ def unfuse(ed: Editor, node: Node) -> bool:
     t = {"T": dtype}
     out = node.outputs[0]
     base_attrs = {k: v for k, v in node.attrs.items() if k not in _FUSED_ATTRS}
-    y = add(graph, PLAIN[node.op], list(node.inputs[:2]), base_attrs,
+    base_op = PLAIN[node.op]
+    if base_op == "MatMul" and any((_rank(v) or 2) > 2 for v in node.inputs[:2]):
+        base_op = "BatchMatMulV2"  # a batched product: MatMul is 2-D in TF
+        base_attrs = {"T": dtype, "adj_x": bool(node.attrs.get("transpose_a", False)),
+                      "adj_y": bool(node.attrs.get("transpose_b", False))}
+    y = add(graph, base_op, list(node.inputs[:2]), base_attrs,
             name=graph.unique_name(f"{node.name}/base"), like=out, device=node.device)
     fmt = node.attrs.get("data_format", b"NHWC") if node.op != "_FusedMatMul" else b"NHWC"
     if head == "BiasAdd":
