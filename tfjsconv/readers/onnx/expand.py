@@ -61,18 +61,19 @@ def _body(node: Any, opset: int, types: dict[str, Any]) -> Optional[Any]:
     if schema is None:
         return None
     raw: Optional[bytes] = None
-    versions = list(getattr(schema, "function_opset_versions", []) or []) + list(
-        getattr(schema, "context_dependent_function_opset_versions", []) or [])
-    if versions and not any(v <= opset for v in versions):
-        return None  # the body is written for a later opset than the model's
+    # A body is registered for some opsets only: the latest one not above the model's is the op's
+    # definition at the model's opset (the inliner converts it to the model's opset).
+    plain = [v for v in (getattr(schema, "function_opset_versions", None) or []) if v <= opset]
+    dependent = [v for v in (getattr(schema, "context_dependent_function_opset_versions", None) or [])
+                 if v <= opset]
     try:
-        if schema.has_function:
-            raw = schema.get_function_with_opset_version(opset)
-        if not raw and schema.has_context_dependent_function:
+        if schema.has_function and plain:
+            raw = schema.get_function_with_opset_version(max(plain))
+        if not raw and schema.has_context_dependent_function and dependent:
             inputs = [(types.get(name) or onnx.TypeProto()).SerializeToString() if name else
                       onnx.TypeProto().SerializeToString() for name in node.input]
             build = schema.get_context_dependent_function_with_opset_version
-            raw = build(opset, node.SerializeToString(), inputs)
+            raw = build(max(dependent), node.SerializeToString(), inputs)
     except Exception:  # noqa: BLE001  (the body builder rejects inputs it cannot type)
         return None
     if not raw:
@@ -127,7 +128,7 @@ def expand_nodes(
     if not expanded:
         return model, expanded
     model.opset_import.append(onnx.helper.make_opsetid(_DOMAIN, 1))
-    inlined = onnx.inliner.inline_local_functions(model)
+    inlined = _inline(model)
     for entry in list(inlined.opset_import):
         if entry.domain == _DOMAIN:
             inlined.opset_import.remove(entry)
@@ -135,6 +136,29 @@ def expand_nodes(
         if function.domain == _DOMAIN:
             inlined.functions.remove(function)
     return inlined, expanded
+
+
+def _inline(model: Any) -> Any:
+    """Local functions inlined, their bodies converted to the model's opset (the converter needs the
+    type of every value: shape inference supplies them, initializers are declared)."""
+    import onnx
+    import onnx.inliner
+
+    typed = onnx.ModelProto.FromString(model.SerializeToString())
+    try:
+        typed = onnx.shape_inference.infer_shapes(typed, strict_mode=False)
+    except Exception:  # noqa: BLE001  (advisory, as everywhere in the reader)
+        pass
+    graph = typed.graph
+    known = {v.name for v in list(graph.value_info) + list(graph.input) + list(graph.output)}
+    for tensor in typed.graph.initializer:
+        if tensor.name not in known:
+            typed.graph.value_info.append(onnx.helper.make_tensor_value_info(tensor.name, tensor.data_type,
+                                                                             list(tensor.dims)))
+    try:
+        return onnx.inliner.inline_local_functions(typed, convert_version=True)
+    except (TypeError, RuntimeError):  # an older inliner, or a body the version converter cannot take
+        return onnx.inliner.inline_local_functions(model)
 
 
 __all__ = ["expand_nodes", "has_function", "inline_local_functions", "name_nodes"]
