@@ -63,3 +63,16 @@ def test_cumulative_negative_axis_of_unknown_rank_is_refused(tmp_path: Path) -> 
                       {"T": F, "Tidx": DType.INT32}, name="cum"))
     with pytest.raises(UnsupportedError, match="negative axis"):
         _write(g, tmp_path)
+
+
+@pytest.mark.parametrize("backend", ["cpu", "wasm"])
+def test_float_floor_div_stays_float(tmp_path: Path, tfjs: Any, backend: str) -> None:
+    g = Graph()
+    x = placeholder(g, "x", F, [None, 4])
+    q = op(g, "FloorDiv", [x, const(g, np.array(0.7, np.float32), "y")], {"T": F}, name="floordiv")
+    output(g, "y", op(g, "Softplus", [q], {"T": F}, name="softplus"))  # a float op after it
+    feed = np.random.default_rng(5).normal(size=(3, 4)).astype(np.float32) * 2
+    out = _write(g, tmp_path)
+    (got,) = tfjs.run(out, "graph", [("x", feed)], backend=backend)
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, np.log1p(np.exp(np.floor(feed / np.float32(0.7)))), rtol=1e-5)

@@ -37,6 +37,11 @@ attr or reads the wrong input; the model would load and silently give other numb
   shape (observed: [3, 2] cumsum on axis -1 gives shape [1, 3] and [NaN, 3]).  A constant negative
   axis becomes ``axis + rank`` (needs the rank of the input).
 
+* ``FloorDiv`` of floats: TF.js 4.22's cpu (and webgl) kernel always returns int32, so the quotient
+  is truncated to an integer tensor and every op after it computes in int32 (observed: a
+  LogSigmoid of it rounded to integers).  Rewritten as ``Floor(RealDiv(x, y))``, which is how
+  TensorFlow defines FloorDiv for floats.
+
 When a rewrite is impossible (unknown rank, dynamic bounds) the model is refused with a clear
 ``UnsupportedError`` instead of being written broken.
 """
@@ -219,6 +224,17 @@ def _cumulative_negative_axis(ed: Editor, node: Node) -> bool:
     tidx = node.attrs.get("Tidx", DType.INT32)
     fixed = add_const(ed.graph, np.array(int(axis) + rank, tidx.numpy), f"{node.name}/axis", tidx)
     ed.graph.set_input(node, 1, fixed)
+    return True
+
+
+@RULES.register("FloorDiv")
+def _float_floor_div(ed: Editor, node: Node) -> bool:
+    dtype = node.attrs.get("T")
+    if not isinstance(dtype, DType) or dtype.numpy.kind != "f":
+        return False
+    quotient = add(ed.graph, "RealDiv", list(node.inputs), {"T": dtype}, name=f"{node.name}/div",
+                   like=node.outputs[0])
+    ed.replace_with(node, "Floor", [quotient], {"T": dtype})
     return True
 
 
