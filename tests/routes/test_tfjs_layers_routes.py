@@ -228,3 +228,16 @@ def test_keras_output_refuses_a_directory_and_weights_only_input(tmp_path: Path)
     with pytest.raises(InputError, match="weights-only"):
         _to_keras(weights_only / "model.json", tmp_path / "x.h5")
     assert not (tmp_path / "x.h5").exists()
+
+
+def test_reshard_refuses_a_manifest_without_a_weight_the_topology_needs(tmp_path: Path) -> None:
+    # Found by the unseen-model sweep: the layers -> layers route copied such a model, and TF.js then
+    # failed to load the output ("d1/kernel").
+    source = _to_layers("keras2_conv_pool", tmp_path / "layers")
+    document = _model_json(source)
+    dropped = document["weightsManifest"][0]["weights"].pop(0)
+    (source / "model.json").write_text(json.dumps(document))
+    out = tmp_path / "again"
+    with pytest.raises(InputError, match=f"missing {dropped['name'].rsplit('/', 1)[1]}"):
+        _relayer(source / "model.json", out)
+    assert not out.exists()

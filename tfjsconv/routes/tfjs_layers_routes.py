@@ -13,6 +13,7 @@ from typing import Any, Optional
 
 from ..errors import InputError, UnsupportedError
 from ..ir.graph import Graph
+from ..readers.keras.weight_check import check_weight_shapes
 from ..readers.tfjs.layers_model import TfjsLayersModel, read_tfjs_layers_model
 from ..version import CONVERTED_BY
 from ..writers.keras_h5_writer import KERAS_H5_FILE, layers_with_weights, write_keras_h5
@@ -60,6 +61,13 @@ def reshard_layers_model(ctx: RouteContext) -> None:
     options = ctx.options
     model = read_tfjs_layers_model(ctx.input_path)
     weights = model.weights()  # lazy: each is read from the shards when the writer reaches it
+    topology = model.topology if isinstance(model.topology, dict) else {}
+    config = topology.get("model_config")
+    if isinstance(config, dict):  # a missing or misshapen weight would only fail in the browser
+        check_weight_shapes(config, [(w.name, tuple(w.data.shape)) for w in weights], ctx.input_path)
+    else:
+        ctx.warn(f"{ctx.input_path}: model.json has no modelTopology.model_config (a weights-only model); "
+                 "TF.js needs the architecture from elsewhere")
     groups = groups_by_layer(weights) if options.split_weights_by_layer else [weights]
     notes: list[str] = []
     manifest = write_weights(groups, ctx.output_dir, shard_size_bytes=options.shard_size,
