@@ -94,7 +94,8 @@ def _variable_names(key: str, layer: str, count: int, config: Optional[JsonDict]
                          "their names for this layer type", path)
     if config is not None:
         if key == "layer_normalization" and config.get("rms_scaling"):
-            config = {**config, "center": False}  # Keras 3 creates no beta with rms_scaling
+            # Keras 3 creates gamma whenever rms_scaling is set (even with scale=False), never beta
+            config = {**config, "center": False, "scale": True}
         names = [name for name, flag in spec if _present(flag, config)]
     else:
         # No config: the count must single out which optional variables exist.
@@ -176,6 +177,8 @@ def _object_weights(group: h5py.Group, name: str, scope: str, class_key: str, co
     tensors = _datasets(_vars(group), ctx.path)
     for sub_key, sub_scope, spec in _SUB_OBJECTS.get(class_key, ()):
         sub = group.get(sub_key)
+        if sub is None:  # tf-keras's .keras archives keep the private attribute name (`_query_dense`)
+            sub = group.get(f"_{sub_key}")
         sub_tensors = _datasets(_vars(sub), ctx.path) if isinstance(sub, h5py.Group) else []
         if sub_tensors:
             names = _variable_names(class_key, name, len(sub_tensors), config, ctx.path, spec)

@@ -121,6 +121,8 @@ def _batch_norm(config: JsonDict) -> list[Expect]:
 
 @_rule("LayerNormalization")
 def _layer_norm(config: JsonDict) -> list[Expect]:
+    if config.get("rms_scaling"):  # Keras 3: gamma even with scale=False, and never beta
+        return [Expect("gamma", ())]
     return [Expect(n, ()) for n, flag in (("gamma", "scale"), ("beta", "center")) if config.get(flag, True)]
 
 

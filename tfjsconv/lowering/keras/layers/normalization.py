@@ -114,8 +114,10 @@ def layer_norm(call: LayerCall) -> Value:
     params = _param_shape(shape, axes, call)
     epsilon = float(call.get("epsilon", 1e-3))
 
+    rms = bool(call.get("rms_scaling", False))
+
     def param(name: str, flag: str) -> Optional[Value]:
-        if not call.get(flag, True):
+        if not call.get(flag, True) and not (rms and name == "gamma"):  # rms_scaling always has gamma
             return None
         array = call.weight_array(name, shape=params)
         if axes == [len(shape) - 1]:
@@ -125,7 +127,7 @@ def layer_norm(call: LayerCall) -> Value:
 
     mean, variance = _moments(b, x, axes)
     inv = b.unary("Rsqrt", b.binary("AddV2", variance, scalar(b, x, epsilon)))
-    if call.get("rms_scaling", False):
+    if rms:
         # Keras 3's (deprecated) rms_scaling divides by the square root of the VARIANCE and has no beta.
         gamma = param("gamma", "scale")
         out = b.binary("Mul", x, inv)
@@ -159,8 +161,10 @@ def group_norm(call: LayerCall) -> Value:
     broadcast[axis] = groups
     broadcast[axis + 1] = channels // groups
 
+    rms = bool(call.get("rms_scaling", False))
+
     def param(name: str, flag: str) -> Optional[Value]:
-        if not call.get(flag, True):
+        if not call.get(flag, True) and not (rms and name == "gamma"):  # rms_scaling always has gamma
             return None
         array = call.weight_array(name, shape=(channels,))
         return b.derived_weight(array, "grouped", lambda a: a.reshape(broadcast[1:]), f"{call.name}/{name}")
