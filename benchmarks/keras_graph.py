@@ -51,8 +51,9 @@ def _case(directory: Path) -> FixtureCase:
 
 def _convert(side: str, source: Path, out: Path, flow_v2: bool, official_env: Optional[Path]) -> float:
     """Runs one converter CLI; returns its wall time in seconds."""
-    args = ["--input_format=keras", "--output_format=tfjs_graph_model"] + (["--control_flow_v2"] if flow_v2
-                                                                           else [])
+    # (the official parser takes a value after --control_flow_v2; ``=True`` works for both CLIs)
+    args = ["--input_format=keras", "--output_format=tfjs_graph_model"] + (["--control_flow_v2=True"]
+                                                                           if flow_v2 else [])
     if side == "ours":
         venv = REPO / ".venv" / "bin" / "python"
         cmd = [str(venv if venv.exists() else sys.executable), "-m", "tfjsconv", *args, str(source), str(out)]

@@ -182,3 +182,22 @@ def test_dense_attention_with_padding_masks(cls: str, mode: Optional[str], use_s
         scores = ((scale if use_scale else 1.0) * np.tanh(q[:, :, None] + k[:, None])).sum(-1)
     want = _dense_attention_reference(q, v, k, scores, tv != 0, tq != 0, causal)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("axes", [(2,), (1, 2)])
+def test_attention_over_other_axes(axes: tuple[int, ...]) -> None:
+    """attention_axes: the other axes act as batch axes, the attention axes as one flattened axis."""
+    rng = np.random.default_rng(5)
+    w = _mha_weights(rng, 2, 3, 2, D)
+    node = [["q", 0, 0, {"value": ["q", 0, 0]}]]
+    config = functional([input_layer("q", [3, T, D]),
+                         layer("MultiHeadAttention", "mha", node, num_heads=2, key_dim=3, value_dim=2,
+                               attention_axes=list(axes))], ["q"], ["mha"])
+    (got,) = run(lower(config, {"mha": w}), q=(q := rng_array(rng, B, 3, T, D, scale=1.0)))
+    x = q.astype(np.float64)
+    if axes == (2,):
+        want = np.stack([_mha_reference(x[:, i], x[:, i], w, None)[0] for i in range(3)], axis=1)
+    else:
+        flat = x.reshape(B, 3 * T, D)
+        want = _mha_reference(flat, flat, w, None)[0].reshape(B, 3, T, D)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)

@@ -17,6 +17,7 @@ The mask itself is the AND of the query's and value's (and key's) Keras masks, t
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Optional
 
 import numpy as np
@@ -139,16 +140,55 @@ def _mha_weights(call: LayerCall, part: str, in_dim: Optional[int], heads: int, 
     return kernel, bias, factor
 
 
-def _check_mha_config(call: LayerCall, query_rank: int) -> None:
+def _check_mha_config(call: LayerCall) -> None:
     if call.config.get("use_gate"):
         raise Refusal("use_gate=True is not supported")
     if call.config.get("sliding_window") is not None:
         raise Refusal("sliding_window attention is not supported")
+
+
+def _attention_axes(call: LayerCall, rank: int) -> list[int]:
     axes = call.config.get("attention_axes")
-    if axes is not None:
-        axes = [axes] if isinstance(axes, int) else list(axes)
-        if [a % query_rank for a in axes] != [query_rank - 2]:
-            raise Refusal(f"attention_axes={axes} (attention over more than the time axis) is not supported")
+    if axes is None:
+        return [rank - 2]
+    return sorted({int(a) % rank for a in ([axes] if isinstance(axes, int) else axes)})
+
+
+@dataclass(frozen=True)
+class _Fold:
+    """How an input of any rank was folded to (batch * other axes, attention positions, features)."""
+
+    perm: list[int]
+    others: list[int]  # sizes of the non-attention axes folded into the batch
+    attended: list[int]  # sizes of the attention axes flattened into one
+
+
+def _fold(b: Builder, x: Value, axes: list[int], name: str) -> tuple[Value, Optional[_Fold]]:
+    shape = dims(x) or ()
+    rank = len(shape)
+    if axes == [1] and rank == 3:
+        return x, None
+    inner = list(range(1, rank - 1))
+    if any(a not in inner for a in axes):
+        raise Refusal(f"attention_axes {axes} must lie between the batch and the feature axis")
+    others = [i for i in inner if i not in axes]
+    if any(shape[i] is None for i in inner):
+        raise Refusal("attention over several axes needs their sizes")
+    perm = [0, *others, *axes, rank - 1]
+    if perm != list(range(rank)):
+        x = b.transpose(x, perm, f"{name}/fold_layout")
+    attended = [int(shape[i]) for i in axes]  # type: ignore[misc]
+    folded = b.reshape(x, [-1, int(np.prod(attended)), shape[-1]], f"{name}/fold")  # type: ignore[list-item]
+    return folded, _Fold(perm, [int(shape[i]) for i in others], attended)  # type: ignore[misc]
+
+
+def _unfold(b: Builder, y: Value, fold: _Fold, out_dims: list[int]) -> Value:
+    y = b.reshape(y, [-1, *fold.others, *fold.attended, *out_dims], "unfold")
+    lead = len(fold.perm) - 1  # every axis but the features, which the output projection replaced
+    back = [fold.perm.index(i) for i in range(lead)]
+    if back != list(range(lead)):
+        y = b.transpose(y, back + list(range(lead, lead + len(out_dims))), "unfold_layout")
+    return y
 
 
 @lower_layer("MultiHeadAttention", mask="custom")
@@ -162,8 +202,23 @@ def multi_head_attention(call: LayerCall) -> Lowered:
     if not isinstance(query, Value) or not isinstance(value, Value):
         raise Refusal("needs query and value tensors")
     key = key if isinstance(key, Value) else None
+    _check_mha_config(call)
+    axes = _attention_axes(call, len(static_dims(call, query)))
+    original_query = query
+    query, fold = _fold(b, query, axes, "query")
+    if fold is not None:
+        # Other axes batched, the attention axes flattened: plain (batch, time, features) attention.
+        # Masks and scores would need the same folding; models with them are refused.
+        if any(m is not None for m in call.masks) or kwargs.get("attention_mask") is not None or \
+                kwargs.get("use_causal_mask") or kwargs.get("return_attention_scores"):
+            raise Refusal(f"attention_axes={axes} with masks or returned scores is not supported")
+        same_key = key is None or key is value
+        value = query if value is original_query else _fold(b, value, axes, "value")[0]
+        if not same_key:
+            key = query if key is original_query else _fold(b, key, axes, "key")[0]
+        elif key is not None:
+            key = value
     q_shape, v_shape = static_dims(call, query), static_dims(call, value)
-    _check_mha_config(call, len(q_shape))
     k_tensor = key if key is not None else value
     k_shape = static_dims(call, k_tensor)
     heads, key_dim = int(call.config["num_heads"]), int(call.config["key_dim"])
@@ -206,6 +261,8 @@ def multi_head_attention(call: LayerCall) -> Lowered:
     context = b.op("BatchMatMulV2", [probs, vh], {"adj_x": False, "adj_y": False}, name="context")
     context = b.transpose(context, [0, 2, 1, 3], "context/transpose")
     out = _output_projection(call, context, heads, value_dim, q_shape)
+    if fold is not None:
+        out = _unfold(b, out, fold, list((dims(out) or ())[2:]))  # type: ignore[arg-type]
     outputs = [out] + ([probs] if return_scores else [])
     return Lowered(outputs, [q_mask] + [None] * (len(outputs) - 1))
 
