@@ -1,6 +1,6 @@
 """Keras -> TF.js graph model against the official converter: conversion time, nodes, TF.js speed.
 
-    python benchmarks/keras_graph.py [--models /work/bench-models/keras_graph]
+    python benchmarks/keras_graph.py [--models /work/bench-keras-graph]
         [--official-env /work/official-env] [--runs 20] [--rounds 3] [--backends cpu,wasm]
 
 For each tf-keras ``.h5`` built by ``fixtures/generate/keras_bench_models.py`` (ResNet50, MobileNetV2 and
@@ -82,7 +82,7 @@ def _recurrent(source: Path) -> bool:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", type=Path, default=Path("/work/bench-models/keras_graph"))
+    parser.add_argument("--models", type=Path, default=Path("/work/bench-keras-graph"))
     parser.add_argument("--official-env", type=Path, default=None)
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=3)
