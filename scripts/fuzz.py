@@ -4,6 +4,7 @@
     python scripts/fuzz.py --reader onnx --execs 100000 --engine atheris   # coverage-guided
     python scripts/fuzz.py --replay DIR/h5-0123456789.case                 # run one case, show the error
     python scripts/fuzz.py --minimize DIR/h5-0123456789.case --out tests/bad_inputs/NAME
+    python scripts/fuzz.py --rate 300 [--reader h5]                         # execs per CPU second
 
 Readers: h5 (Keras HDF5), zip (.keras archives), saved_model (SavedModel and frozen GraphDef),
 checkpoint (tensor-bundle index + data shards), onnx, layers (TF.js layers model.json + shards).
@@ -94,8 +95,9 @@ def _supervise(args: argparse.Namespace, worker_id: int) -> dict:
         last: dict = {"execs": 0, "outcomes": {}, "findings": {}, "seconds": 0.0}
         assert proc.stdout is not None
         os.set_blocking(proc.stdout.fileno(), False)
-        heard = time.monotonic()
         heard_cpu = 0.0
+        active = 0.0  # wall seconds since the last report while the worker was not paused (SIGSTOP)
+        tick = time.monotonic()
         buffer = ""
         while proc.poll() is None:
             if _STOP["requested"]:
@@ -105,16 +107,20 @@ def _supervise(args: argparse.Namespace, worker_id: int) -> dict:
             _write_status(work, totals, last)
             buffer += _read_available(proc.stdout.fileno())
             *lines, buffer = buffer.split("\n")
-            cpu = _cpu_seconds(proc.pid)
+            cpu, paused = _cpu_seconds(proc.pid), _paused(proc.pid)
+            now = time.monotonic()
+            active += 0.0 if paused else now - tick
+            tick = now
             for line in lines:
                 if line.startswith("{"):
                     last = json.loads(line)
-                    heard, heard_cpu = time.monotonic(), cpu
+                    heard_cpu, active = cpu, 0.0
             # Reports come every 2 s of work.  A worker that burns HANG_SECONDS + 10 s of CPU without
             # one is stuck in a C call the in-process timer cannot interrupt; wall time alone says
-            # little on a shared machine at nice 19, so it only counts (generously) as a backstop.
+            # little on a shared machine at nice 19, so it only counts (generously) as a backstop,
+            # and not while the worker is paused (SIGSTOP by someone who needs a quiet machine).
             stuck_cpu = cpu - heard_cpu > HANG_SECONDS + 10
-            stuck_wall = time.monotonic() - heard > 900
+            stuck_wall = active > 900
             if stuck_cpu or stuck_wall:
                 proc.send_signal(signal.SIGKILL)
                 proc.wait()
@@ -159,6 +165,15 @@ def _cpu_seconds(pid: int) -> float:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
     except (OSError, IndexError, ValueError):
         return 0.0
+
+
+def _paused(pid: int) -> bool:
+    """True while the process is stopped (state T: SIGSTOP, or t: traced)."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] in ("T", "t")
+    except (OSError, IndexError):
+        return False
 
 
 def _read_available(fd: int) -> str:
@@ -315,6 +330,37 @@ def _minimize(args: argparse.Namespace) -> int:
     return 0
 
 
+def _rate(args: argparse.Namespace) -> int:
+    """Executions per second of process CPU time (robust on a shared machine), split into the time
+    spent mutating and executing, for each reader (or --reader): same seed, same cases every run."""
+    import random
+    import tempfile
+
+    from fuzz_cases import seeds
+    from fuzz_mutators import mutate
+
+    import tfjsconv.routes
+
+    tfjsconv.routes.supported_pairs()  # imports every route: not charged to the first execution
+    work = Path(tempfile.mkdtemp(prefix="tfjsconv-rate-", dir=Path(args.work).parent))
+    for reader in [args.reader] if args.reader else READERS:
+        rng = random.Random(args.seed)
+        corpus = seeds(reader)
+        execute(reader, corpus[0], work)  # warm-up: lazy imports inside the reader
+        spent = [0.0, 0.0]
+        for _ in range(args.rate):
+            start = time.process_time()
+            case = mutate(reader, rng.choice(corpus), rng)
+            middle = time.process_time()
+            execute(reader, case, work)
+            spent[0] += middle - start
+            spent[1] += time.process_time() - middle
+        print(f"{reader:12s} {args.rate} execs: mutate {1000 * spent[0] / args.rate:5.1f} ms, execute "
+              f"{1000 * spent[1] / args.rate:5.1f} ms, {args.rate / sum(spent):6.1f} execs/s of CPU",
+              flush=True)
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reader", choices=READERS)
@@ -332,12 +378,15 @@ def main() -> int:
     parser.add_argument("--minimize")
     parser.add_argument("--budget", type=int, default=400, help="executions a minimization may use")
     parser.add_argument("--out", help="with --minimize: directory to write the minimized case into")
+    parser.add_argument("--rate", type=int, help="measure execs per CPU second over this many cases")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.replay:
         return _replay(args)
     if args.minimize:
         return _minimize(args)
+    if args.rate:
+        return _rate(args)
     if args.reader is None:
         parser.error("--reader is required")
     if args.worker:

@@ -191,6 +191,8 @@ def fuzz(reader: str, execs: int, seed: int, work: Path, findings_dir: Optional[
     work.mkdir(parents=True, exist_ok=True)
     while stats.execs < execs and (seconds is None or time.monotonic() - start < seconds):
         parent = rng.choice(corpus)
+        if current is not None:
+            current.unlink(missing_ok=True)  # a worker stuck in the mutator has no case to blame
         case = mutate(reader, parent, rng)
         if current is not None:
             current.write_bytes(encode(case))

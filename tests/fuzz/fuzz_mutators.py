@@ -14,10 +14,13 @@ import io
 import json
 import math
 import random
+import signal
 import struct
 import tempfile
 import warnings
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable
 
@@ -208,6 +211,34 @@ def _present(msg: Any, fd: Any) -> bool:
         return getattr(msg, fd.name) != fd.default_value
 
 
+# Per message type: (scalar fields that may be unset, [(field, kind, flags)]) - computed once, since
+# walking a SavedModel's few thousand messages through the descriptors was most of a mutation's time.
+_SHAPES: dict[Any, tuple[list[Any], dict[str, tuple[Any, int, bool]]]] = {}
+_MAP, _REPEATED, _MESSAGE, _SCALAR = range(4)
+
+
+def _shape(descriptor: Any) -> tuple[list[Any], dict[str, tuple[Any, int, bool]]]:
+    from google.protobuf.descriptor import FieldDescriptor as F
+
+    shape = _SHAPES.get(descriptor)
+    if shape is None:
+        scalars = [fd for fd in descriptor.fields if not _repeated(fd) and fd.type != F.TYPE_MESSAGE]
+        fields: dict[str, tuple[Any, int, bool]] = {}
+        for fd in descriptor.fields:
+            textual = fd.type in (F.TYPE_STRING, F.TYPE_BYTES)
+            if fd.type == F.TYPE_MESSAGE and fd.message_type.GetOptions().map_entry:
+                value_fd = fd.message_type.fields_by_name["value"]
+                fields[fd.name] = (fd, _MAP, value_fd.type == F.TYPE_MESSAGE)
+            elif _repeated(fd):
+                fields[fd.name] = (fd, _REPEATED, textual)
+            elif fd.type == F.TYPE_MESSAGE:
+                fields[fd.name] = (fd, _MESSAGE, False)
+            else:
+                fields[fd.name] = (fd, _SCALAR, textual)
+        shape = _SHAPES[descriptor] = (scalars, fields)
+    return shape
+
+
 def proto_mutate(message: Any, rng: Rng, max_sites: int = 4000) -> None:
     """One random edit somewhere in ``message``'s tree, chosen through the field descriptors."""
     from google.protobuf.descriptor import FieldDescriptor as F
@@ -217,34 +248,34 @@ def proto_mutate(message: Any, rng: Rng, max_sites: int = 4000) -> None:
     stack = [message]
     while stack and len(sites) < max_sites:
         msg = stack.pop(rng.randrange(len(stack)))
-        unset = [fd for fd in msg.DESCRIPTOR.fields if not _repeated(fd) and fd.type != F.TYPE_MESSAGE
-                 and not _present(msg, fd)]
-        if unset and rng.random() < 0.1:
-            sites.append((msg, rng.choice(unset), None))
+        scalars, fields = _shape(msg.DESCRIPTOR)
+        if scalars and rng.random() < 0.1:  # sometimes set a field that is not set yet
+            unset = [fd for fd in scalars if not _present(msg, fd)]
+            if unset:
+                sites.append((msg, rng.choice(unset), None))
         for fd, value in msg.ListFields():
-            is_map = fd.type == F.TYPE_MESSAGE and fd.message_type.GetOptions().map_entry
-            if is_map:
-                value_fd = fd.message_type.fields_by_name["value"]
+            _, kind, flag = fields[fd.name]
+            if kind == _MAP:
                 for key in list(value)[:50]:
                     sites.append((msg, fd, ("map", key)))
                     strings.append(key)
-                    if value_fd.type == F.TYPE_MESSAGE:
+                    if flag:
                         stack.append(value[key])
                 sites.append((msg, fd, ("map", None)))
-            elif _repeated(fd):
+            elif kind == _REPEATED:
                 sites.append((msg, fd, None))
                 if fd.type == F.TYPE_MESSAGE:
                     for index, item in enumerate(value[:200]):
                         sites.append((msg, fd, index))
                         stack.append(item)
-                elif fd.type in (F.TYPE_STRING, F.TYPE_BYTES):
+                elif flag:
                     strings.extend(value[:20])
-            elif fd.type == F.TYPE_MESSAGE:
+            elif kind == _MESSAGE:
                 sites.append((msg, fd, None))
                 stack.append(value)
             else:
                 sites.append((msg, fd, None))
-                if fd.type in (F.TYPE_STRING, F.TYPE_BYTES) and len(strings) < 2000:
+                if flag and len(strings) < 2000:
                     strings.append(value)
     if not sites:
         return
@@ -450,13 +481,39 @@ def _mutate_links(handle: Any, objects: list[tuple[str, Any]], rng: Rng) -> None
             del group[rng.choice(members)]
 
 
+_SCRATCH = "/dev/shm" if Path("/dev/shm").is_dir() else None  # h5py edits a file: keep it in memory
+EDIT_SECONDS = 2.0  # CPU time an h5py edit may take before the mutator falls back to a byte edit
+
+
+class _SlowEdit(Exception):
+    """Raised by the CPU timer when h5py spends too long editing a damaged file."""
+
+
+@contextmanager
+def _cpu_limit(seconds: float) -> Iterator[None]:
+    """h5py, editing a mutant of a mutant, can spin for many seconds inside HDF5 (rare, seen once in
+    ~3000 edits): time spent in the mutator is not a reader finding, and a silent worker looks like a
+    hang to the supervisor, so an edit gets ``seconds`` of CPU time (ITIMER_PROF, robust to a paused
+    or starved process).  A spin inside one C call is only interrupted when it returns to Python."""
+    def expire(signum: int, frame: Any) -> None:
+        raise _SlowEdit
+
+    previous = signal.signal(signal.SIGPROF, expire)
+    signal.setitimer(signal.ITIMER_PROF, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_PROF, 0)
+        signal.signal(signal.SIGPROF, previous)
+
+
 def h5_mutate(data: bytes, rng: Rng) -> bytes:
     import h5py
 
     from tfjsconv.errors import InputError
     from tfjsconv.readers.keras.h5_guard import check_global_heaps
 
-    with tempfile.NamedTemporaryFile(suffix=".h5") as tmp:
+    with tempfile.NamedTemporaryFile(suffix=".h5", dir=_SCRATCH) as tmp:
         tmp.write(data)
         tmp.flush()
         try:
@@ -464,7 +521,7 @@ def h5_mutate(data: bytes, rng: Rng) -> bytes:
         except InputError:
             return bytes_mutate(data, rng)
         try:
-            with h5py.File(tmp.name, "r+") as handle:
+            with _cpu_limit(EDIT_SECONDS), h5py.File(tmp.name, "r+") as handle:
                 objects = _h5_objects(handle)
                 for _ in range(rng.choice((1, 1, 2, 3))):
                     kind = rng.randrange(10)
@@ -478,7 +535,7 @@ def h5_mutate(data: bytes, rng: Rng) -> bytes:
                     else:
                         _mutate_links(handle, objects, rng)
                     objects = _h5_objects(handle)
-        except Exception:  # noqa: BLE001  (h5py could not edit this file: mutate its bytes instead)
+        except Exception:  # noqa: BLE001  (h5py could not edit this file in time: mutate its bytes)
             return bytes_mutate(data, rng)
         return Path(tmp.name).read_bytes()
 

@@ -3,15 +3,19 @@ traceback, no output directory; and the hint when the optional onnx package is m
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from cli_checks import assert_clean_failure, run_cli
-from onnx_builders import helper, save_model, value_info
+from onnx import TensorProto
+from onnx_builders import convert_ir, helper, onnx, save_model, value_info
 
 from tfjsconv.errors import UnsupportedError
+from tfjsconv.ir.interpret import interpret
 
 ROOT = Path(__file__).resolve().parents[3]
 CNN = ROOT / "fixtures" / "models" / "onnx_cnn" / "model.onnx"
@@ -110,3 +114,39 @@ def test_external_weight_escaping_the_model_directory_is_refused(tmp_path: Path)
     onnx.save(model, str(path))
     with pytest.raises(InputError, match="outside the model directory"):
         load_onnx_graph(path)
+
+
+def _slice_model(path: Path, x_dims: list[int], starts: Any) -> Path:
+    ends = helper.make_tensor("ends", TensorProto.INT64, [1], [2])
+    axes = helper.make_tensor("axes", TensorProto.INT64, [1], [1])
+    node = helper.make_node("Slice", ["x", "starts", "ends", "axes"], ["y"], name="slice")
+    graph = helper.make_graph([node], "negative_dims", [value_info("x", x_dims)], [value_info("y", None)],
+                              [starts, ends, axes])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
+    onnx.save(model, str(path))
+    return path
+
+
+def test_negative_dim_in_a_type_is_an_unknown_dim(tmp_path: Path) -> None:
+    """Found by fuzzing: onnx's shape inference aborted the whole process (SIGABRT, exit 134) on an
+    input typed [1, -1] feeding a Slice.  -1 is read as "any size" before inference runs."""
+    starts = helper.make_tensor("starts", TensorProto.INT64, [1], [0])
+    path = _slice_model(tmp_path / "m.onnx", [1, -1], starts)
+    out = tmp_path / "out"
+    result = run_cli(str(path), str(out))  # a subprocess: an abort fails this test instead of pytest
+    assert result.returncode == 0, result.stderr
+    topology = json.loads((out / "model.json").read_text())["modelTopology"]
+    (placeholder,) = [n for n in topology["node"] if n["op"] == "Placeholder"]
+    assert [d["size"] for d in placeholder["attr"]["shape"]["shape"]["dim"]] == ["1", "-1"]
+    graph = convert_ir(path)
+    x = np.arange(5, dtype=np.float32).reshape(1, 5)
+    np.testing.assert_array_equal(interpret(graph, {"x": x})["y"], x[:, :2])
+
+
+def test_negative_dim_in_a_tensor_is_refused(tmp_path: Path) -> None:
+    starts = TensorProto(name="starts", data_type=TensorProto.INT64, dims=[-1], int64_data=[0])
+    path = _slice_model(tmp_path / "m.onnx", [1, 4], starts)
+    out = tmp_path / "out"
+    result = run_cli(str(path), str(out))
+    assert_clean_failure(result, out, "tensor 'starts' declares a negative dimension [-1]")
+    assert result.returncode == 2

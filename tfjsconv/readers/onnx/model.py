@@ -113,12 +113,23 @@ def tensor_array(tensor: Any, what: str, path: Path) -> np.ndarray:
         raise InputError(f"{what} cannot be decoded ({' '.join(str(exc).split())[:200]})", path) from None
 
 
-def _check_text(model: Any, path: Path) -> None:
-    """ONNX is proto2: a string field holding invalid UTF-8 comes back as bytes; refuse it once here
-    rather than let every name comparison downstream meet bytes."""
+def _check_fields(model: Any, path: Path) -> None:
+    """One walk over the whole model for what must be settled before onnx's C++ code sees it.
+
+    ONNX is proto2: a string field holding invalid UTF-8 comes back as bytes; refuse it once here
+    rather than let every name comparison downstream meet bytes.  A negative dimension makes onnx's
+    shape inference abort the whole process (an assertion in std::clamp, for Slice): in a value's
+    type it is read as an unknown dimension (the "-1 = any size" some writers use); in a tensor,
+    which has no unknown dimensions, it is refused."""
     stack = [model]
     while stack:
         message = stack.pop()
+        kind = message.DESCRIPTOR.name
+        if kind == "Dimension" and message.dim_value < 0:
+            message.ClearField("dim_value")
+        elif kind in ("TensorProto", "SparseTensorProto") and any(d < 0 for d in message.dims):
+            raise InputError(f"tensor {message.name or '(unnamed)'!r} declares a negative dimension "
+                             f"{list(message.dims)}", path)
         for fd, value in message.ListFields():
             if fd.type == fd.TYPE_MESSAGE:
                 stack.extend(value if hasattr(value, "__len__") and not hasattr(value, "DESCRIPTOR")
@@ -222,7 +233,7 @@ def load_onnx_graph(path: Path, warnings: Optional[list[str]] = None) -> Graph:
     path = Path(path)
     model = load_model_proto(path)
     check_graph_nodes(len(model.graph.node), "the ONNX graph", path)
-    _check_text(model, path)
+    _check_fields(model, path)
     _check_nodes(model, path)
     opset = _opset(model)
     model = inline_local_functions(model)
