@@ -109,7 +109,7 @@ def _supervise(args: argparse.Namespace, worker_id: int) -> dict:
             *lines, buffer = buffer.split("\n")
             cpu, paused = _cpu_seconds(proc.pid), _paused(proc.pid)
             now = time.monotonic()
-            active += 0.0 if paused else now - tick
+            active += 0.0 if paused else min(now - tick, 5.0)  # (this process may be paused too)
             tick = now
             for line in lines:
                 if line.startswith("{"):
