@@ -5,32 +5,45 @@
 valid values, the conversion runs straight away (``cli_run``); anything else - ``--help``,
 ``--version``, an unknown flag, a bad number, a missing path - goes to the typer app (``cli``),
 which prints the help or the usage error.  Importing typer and click costs more than the
-conversion of a small model.
+conversion of a small model.  ``tfjsconv --help`` and ``--version`` print stored texts
+(``cli_help``) before anything else is imported.
 """
 
 from __future__ import annotations
 
 import sys
-from typing import Any, Optional
 
-from .cli_args import BOOL_FLAGS, QUANTIZE_FLAGS, normalize_argv
-from .errors import ConverterError
+from .cli_help import stored_answer
+
+# Nothing else is imported at module level: `tfjsconv --help` prints a stored text before
+# cli_args/errors (and the pathlib and typing they pull in) load.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Optional
 
 _INT_FLAGS = ("quantization_bytes", "weight_shard_size_bytes", "max_tensor_bytes")
 _STR_FLAGS = ("input_format", "output_format", "signature_name", "saved_model_tags", "output_node_names",
               "metadata")
-# The typer command's defaults (tests/cli/test_entry.py checks them against it).
-DEFAULTS: dict[str, Any] = {name: False for name in BOOL_FLAGS}
-DEFAULTS.update({name: None for name in (*QUANTIZE_FLAGS, *_INT_FLAGS, *_STR_FLAGS)})
-DEFAULTS.update(saved_model_tags="serve", strip_debug_ops=True)
+
+
+def defaults() -> dict[str, Any]:
+    """The typer command's defaults (tests/cli/test_entry.py checks them against it)."""
+    from .cli_args import BOOL_FLAGS, QUANTIZE_FLAGS
+
+    values: dict[str, Any] = {name: False for name in BOOL_FLAGS}
+    values.update({name: None for name in (*QUANTIZE_FLAGS, *_INT_FLAGS, *_STR_FLAGS)})
+    values.update(saved_model_tags="serve", strip_debug_ops=True)
+    return values
 
 
 def fast_arguments(args: list[str]) -> Optional[tuple[str, str, dict[str, Any]]]:
     """(input, output, options) of a canonical command line, or None to let the typer app parse it."""
+    from .cli_args import BOOL_FLAGS, QUANTIZE_FLAGS
+
     if args[:1] == ["convert"]:
         args = args[1:]
     paths: list[str] = []
-    options = dict(DEFAULTS)
+    options = defaults()
     for token in args:
         if not token.startswith("-") or token == "-":
             paths.append(token)
@@ -60,6 +73,14 @@ def fast_arguments(args: list[str]) -> Optional[tuple[str, str, dict[str, Any]]]
 
 def main(argv: Optional[list[str]] = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
+    answer = stored_answer(args)
+    if answer is not None:
+        sys.stdout.write(answer)
+        sys.stdout.flush()
+        return
+    from .cli_args import normalize_argv
+    from .errors import ConverterError
+
     try:
         canonical = normalize_argv(args)
     except ConverterError:

@@ -21,7 +21,7 @@ def test_defaults_match_the_typer_command() -> None:
 
     command = typer.main.get_command(cli.app).commands["convert"]  # type: ignore[attr-defined]
     defaults = {p.name: p.default for p in command.params if p.name not in ("input_path", "output_path")}
-    assert defaults == entry.DEFAULTS
+    assert defaults == entry.defaults()
 
 
 ARGVS = [
