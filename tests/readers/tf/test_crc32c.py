@@ -39,7 +39,8 @@ def test_mask_round_trip_and_tensorflow_constant() -> None:
     assert masked_crc32c(b"123456789") == mask(0xE3069283) != 0xE3069283
 
 
-@pytest.mark.parametrize("size", [1, 7, 4095, 4096, 4097, 8191, 65536 + 13, 300_001])
+@pytest.mark.parametrize("size", [1, 7, 63, 64, 65, 255, 256, 257, 4095, 4096, 4097, 8191, 65536 + 13,
+                                  300_001, (1 << 21) + 3])
 def test_vectorized_path_matches_bitwise(size: int) -> None:
     data = np.random.default_rng(size).integers(0, 256, size, dtype=np.uint8).tobytes()
     assert crc32c(data) == bitwise_crc32c(data)
@@ -47,15 +48,19 @@ def test_vectorized_path_matches_bitwise(size: int) -> None:
 
 def test_many_chunks_and_lane_counts(monkeypatch: pytest.MonkeyPatch) -> None:
     # Small chunks force several passes through the lane code and the zero-byte shift merge.
-    monkeypatch.setattr(crc_module, "_CHUNK", 20_000)
+    monkeypatch.setattr(crc_module, "_CHUNK", 1 << 14)
     data = np.random.default_rng(1).integers(0, 256, 123_457, dtype=np.uint8).tobytes()
-    assert crc32c(data) == bitwise_crc32c(data)
+    expected = bitwise_crc32c(data)
+    assert crc32c(data) == expected
+    # Continuing from a state: through the odd-sized head, or (no head) through whole chunks only.
+    for cut in (2, 123_457 - 4 * (1 << 14), 123_457 - (1 << 14) - 5):
+        assert crc32c(data[cut:], crc32c(data[:cut])) == expected
 
 
 def test_continuation_and_input_types() -> None:
     data = np.random.default_rng(2).integers(0, 256, 50_000, dtype=np.uint8)
     whole = crc32c(data.tobytes())
-    for cut in (0, 1, 4096, 33_333, 50_000):
+    for cut in (0, 1, 3, 4, 63, 64, 65, 4096, 33_333, 50_000):
         assert crc32c(data[cut:].tobytes(), crc32c(data[:cut].tobytes())) == whole
     assert crc32c(data) == whole
     assert crc32c(memoryview(data.tobytes())) == whole
