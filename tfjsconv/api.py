@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +52,8 @@ def _check_name(kind: str, name: str, known: list[str]) -> None:
     """An unknown format name: the valid ones, and the nearest when it looks like a typo."""
     if name in known:
         return
+    import difflib  # only when a name is wrong
+
     nearest = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
     hint = f"; did you mean {nearest[0]}?" if nearest else ""
     raise OptionsError(f"unknown {kind} format {name!r} (valid: {', '.join(known)}){hint}")

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from google.protobuf import text_format
 from google.protobuf.message import DecodeError
 
 from ..._proto import graph_pb2
@@ -30,13 +29,19 @@ def read_graph_def(path: Path) -> graph_pb2.GraphDef:
     if not path.is_file():
         raise InputError("frozen graph file not found", path)
     graph_def = graph_pb2.GraphDef()
-    try:
-        if path.suffix in (".pbtxt", ".txt"):
+    if path.suffix in (".pbtxt", ".txt"):
+        from google.protobuf import text_format  # only for text files: a few ms of start-up
+
+        errors = (text_format.ParseError, DecodeError, UnicodeDecodeError, RuntimeError, ValueError)
+        try:
             text_format.Parse(path.read_bytes().decode("utf-8"), graph_def)
-        else:
+        except errors:
+            raise InputError("not a GraphDef protobuf (cannot parse)", path) from None
+    else:
+        try:
             parse_mapped(path, graph_def, GRAPH_DEF)  # large Consts stay in the file
-    except (DecodeError, text_format.ParseError, UnicodeDecodeError, RuntimeError, ValueError):
-        raise InputError("not a GraphDef protobuf (cannot parse)", path) from None
+        except (DecodeError, RuntimeError, ValueError):
+            raise InputError("not a GraphDef protobuf (cannot parse)", path) from None
     if not graph_def.node:
         raise InputError("the GraphDef has no nodes", path)
     check_graph_nodes(len(graph_def.node), "the GraphDef", path)

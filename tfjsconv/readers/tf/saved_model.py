@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from google.protobuf import text_format
 from google.protobuf.message import DecodeError
 
 from ..._proto import meta_graph_pb2, node_def_pb2, saved_model_pb2
@@ -58,6 +57,8 @@ def read_saved_model(directory: Path) -> Any:
             raise InputError("not a SavedModel protobuf (cannot parse)", pb) from None
         return _with_meta_graphs(model, pb)
     if pbtxt.is_file():
+        from google.protobuf import text_format  # only for text files: a few ms of start-up
+
         try:
             text_format.Parse(pbtxt.read_text(encoding="utf-8"), model)
         except (text_format.ParseError, UnicodeDecodeError, ValueError) as exc:
