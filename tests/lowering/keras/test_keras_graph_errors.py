@@ -142,3 +142,76 @@ def test_unknown_tfjs_layer_classes_point_to_the_graph_route(tmp_path: Path) -> 
                          output_format="tfjs_layers_model")
     text = str(info.value)
     assert "GroupNormalization" in text and "use --output_format=tfjs_graph_model" in text
+
+
+# The three bad inputs of issue 8, in every kind of source the graph route reads: a tf-keras .h5, a
+# Keras 3 .keras archive and a TF.js layers model (the last two made by editing the config of a real
+# fixture). Each gives one line naming the file, the documented exit code (errors.py: 2 bad input,
+# 3 unsupported content) and writes nothing.
+def _bad_config(config: dict[str, Any], kind: str) -> None:
+    layers = config["config"]["layers"]
+    dense = [entry for entry in layers if entry["class_name"] == "Dense"]
+    if kind == "unknown_activation":
+        dense[0]["config"]["activation"] = "swishy"
+    elif kind == "weight_shape":
+        dense[-1]["config"]["units"] += 1  # the stored kernel and bias keep the old width
+    else:  # two layers of one class under one name, with weights of different shapes
+        dense[1]["config"]["name"] = dense[0]["config"]["name"]
+        dense[1]["name"] = dense[0]["config"]["name"]
+
+
+def _bad_archive(tmp_path: Path, kind: str) -> Path:
+    source = ROOT / "fixtures" / "models" / "keras3zip_dense_dropout_bn" / "model.keras"
+    path = tmp_path / "bad.keras"
+    with zipfile.ZipFile(source) as original, zipfile.ZipFile(path, "w") as archive:
+        for member in original.namelist():
+            data = original.read(member)
+            if member == "config.json":
+                config = json.loads(data)
+                _bad_config(config, kind)
+                data = json.dumps(config).encode()
+            archive.writestr(member, data)
+    return path
+
+
+def _bad_layers_model(tmp_path: Path, kind: str) -> Path:
+    source = ROOT / "fixtures" / "models" / "keras2_dense_dropout_bn" / "model.h5"
+    path = tmp_path / "layers"
+    tfjsconv.convert(str(source), str(path), input_format="keras", output_format="tfjs_layers_model")
+    model = json.loads((path / "model.json").read_text(encoding="utf-8"))
+    _bad_config(model["modelTopology"]["model_config"], kind)
+    (path / "model.json").write_text(json.dumps(model), encoding="utf-8")
+    return path
+
+
+def _bad_h5(tmp_path: Path, kind: str) -> Path:
+    if kind == "unknown_activation":
+        config, weights = _functional([_dense(activation="swishy")], "d"), {"d": _weights()}
+    elif kind == "weight_shape":
+        config, weights = _functional([_dense(units=2)], "d"), {"d": _weights(3, 5)}
+    else:
+        config = _functional([_dense("d", 2), _dense("d", 4, source="d")], "d")
+        weights = {"d": _weights(3, 2)}
+    return _write(tmp_path / "bad.h5", config, weights)
+
+
+BAD_SOURCES = {"keras": _bad_h5, "keras_keras": _bad_archive, "tfjs_layers_model": _bad_layers_model}
+# kind -> (exit code, what the line says)
+BAD_KINDS = {"unknown_activation": (3, "unknown activation 'swishy'"),
+             "weight_shape": (2, "has shape"),
+             "name_twice": (2, "cannot be told apart")}
+
+
+@pytest.mark.parametrize("kind", sorted(BAD_KINDS))
+@pytest.mark.parametrize("input_format", sorted(BAD_SOURCES))
+def test_bad_input_one_line_exit_code_nothing_written(input_format: str, kind: str, tmp_path: Path) -> None:
+    source = BAD_SOURCES[input_format](tmp_path, kind)
+    before = sorted((p.relative_to(tmp_path), p.stat().st_size) for p in tmp_path.rglob("*"))
+    out = tmp_path / "out"
+    result = run_cli("--input_format", input_format, "--output_format", "tfjs_graph_model", str(source),
+                     str(out))
+    code, needle = BAD_KINDS[kind]
+    line = assert_clean_failure(result, out, needle)
+    assert result.returncode == code, (result.returncode, line)
+    assert str(source) in line
+    assert sorted((p.relative_to(tmp_path), p.stat().st_size) for p in tmp_path.rglob("*")) == before
