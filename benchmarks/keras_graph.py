@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -49,8 +50,9 @@ def _case(directory: Path) -> FixtureCase:
     return FixtureCase(directory.name, directory, spec, {}, directory.name, Tolerance(1e-4, 1e-4))
 
 
-def _convert(side: str, source: Path, out: Path, flow_v2: bool, official_env: Optional[Path]) -> float:
-    """Runs one converter CLI; returns its wall time in seconds."""
+def _convert(side: str, source: Path, out: Path, flow_v2: bool,
+             official_env: Optional[Path]) -> tuple[float, float]:
+    """Runs one converter CLI; returns its wall time and its process CPU time (user + sys) in seconds."""
     # (the official parser takes a value after --control_flow_v2; ``=True`` works for both CLIs)
     args = ["--input_format=keras", "--output_format=tfjs_graph_model"] + (["--control_flow_v2=True"]
                                                                            if flow_v2 else [])
@@ -61,13 +63,16 @@ def _convert(side: str, source: Path, out: Path, flow_v2: bool, official_env: Op
         assert official_env is not None
         cmd = [str(official_env / "bin" / "tensorflowjs_converter"), *args, str(source), str(out)]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(REPO)}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if proc.returncode != 0 or not (out / "model.json").is_file():
         lines = [ln for ln in (proc.stderr + proc.stdout).splitlines() if ln.strip()]
         raise RuntimeError(lines[-1] if lines else f"exit code {proc.returncode}")
-    return elapsed
+    return elapsed, cpu
 
 
 def _recurrent(source: Path) -> bool:
@@ -108,7 +113,7 @@ def main() -> int:
             for flow_v2 in ([False, True] if _recurrent(source) else [False]):
                 label = case.name + (" --control_flow_v2" if flow_v2 else "")
                 sides: dict[str, Measured] = {}
-                seconds: dict[str, float] = {}
+                seconds: dict[str, tuple[float, float]] = {}
                 dirs: dict[str, Path] = {}
                 for side in SIDES if args.official_env else ("ours",):
                     measured = sides[side] = Measured()
@@ -129,7 +134,8 @@ def main() -> int:
                                     record=round_index > 0)
                 cells = [label]
                 for side in ("ours", "official"):
-                    cells.append(f"{seconds[side]:.1f}" if side in seconds else "n/a")
+                    cells.append(f"{seconds[side][1]:.1f} ({seconds[side][0]:.1f})" if side in seconds
+                                 else "n/a")
                 for side in ("ours", "official"):
                     m = sides.get(side)
                     cells.append("n/a" if m is None else "fails" if "convert" in m.errors else str(m.nodes))
@@ -140,7 +146,7 @@ def main() -> int:
                             cells.append("n/a" if m is None else "fails")
                         else:
                             mark = "" if m.ok.get(backend) else " (wrong)"
-                            cells.append(f"{m.median_ms[backend]:.2f}{mark}")
+                            cells.append(f"{m.median_ms[backend]:.2f} ({m.wall_ms[backend]:.2f}){mark}")
                 lines.append("| " + " | ".join(cells) + " |")
                 print(lines[-1], flush=True)
                 for side, m in sides.items():
@@ -152,8 +158,9 @@ def main() -> int:
     head = ["model", "convert s ours", "convert s official", "nodes ours", "nodes official"]
     for backend in backends:
         head += [f"{backend} ms ours", f"{backend} ms official"]
-    print(f"\nMeasured on {machine()}; TF.js medians in ms per inference (batch 1), {args.rounds} rounds x "
-          f"{args.runs} samples.\n")
+    print(f"\nMeasured on {machine()}; conversion: process CPU seconds (wall seconds), whole CLI run; "
+          f"TF.js: median ms per inference (batch 1) of process CPU time (wall median), {args.rounds} "
+          f"rounds x {args.runs} samples.\n")
     print("| " + " | ".join(head) + " |\n|" + "---|" * len(head))
     print("\n".join(lines))
     return 0

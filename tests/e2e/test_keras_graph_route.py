@@ -134,10 +134,7 @@ def _layers_model(case: FixtureCase, tmp_path: Path) -> Path:
 # Every Keras fixture: those the layers route converts go on through tfjs_layers_model ->
 # tfjs_graph_model; the others must be refused with the way out (their graph models are checked by
 # test_keras_fixture_as_graph_model or, when their options ask for one, by test_fixtures.py).
-# (The tf-keras SavedModels committed as TF fixtures are left out: tf_tfkeras_layernorm_bilstm was
-# saved with save_traces=False, whose object graph has no per-layer variable lists, and the layers
-# route's SavedModel reader does not find its weights yet.)
-VIA_LAYERS = [c for c in CASES if not c.name.startswith("tf_")]
+VIA_LAYERS = CASES
 
 
 @pytest.mark.parametrize("case", VIA_LAYERS, ids=[c.name for c in VIA_LAYERS])

@@ -221,6 +221,8 @@ def _layers(objects: Any, checkpoint: Any, by_id: dict[int, MetadataNode], bundl
         for group in groups:
             if group in children:
                 variable_ids.extend(_indexed(_children(objects[children[group]]), ""))
+        if not any(group in children for group in groups):
+            variable_ids = _tracked_variables(objects, layer_id)
         weights = []
         for variable_id in variable_ids:
             saved = objects[variable_id]
@@ -230,3 +232,25 @@ def _layers(objects: Any, checkpoint: Any, by_id: dict[int, MetadataNode], bundl
             weights.append(SavedWeight(_variable_name(saved.variable.name), bundle.tensor(key)))
         layers.append(SavedLayer(name, weights))
     return layers
+
+
+def _tracked_variables(objects: Any, layer_id: int) -> list[int]:
+    """The variables a layer tracks when its object has no variable lists (``model.save(...,
+    save_traces=False)`` keeps only attribute edges: ``kernel``, ``forward_layer/cell/bias``, ...).
+
+    Trainable ones first, as Keras orders ``layer.weights``; the weights are bound to tfjs-layers by
+    name, so the order within each group (object-graph order here) does not change the model."""
+    found: list[int] = []
+    stack, seen = [layer_id], {layer_id}
+    while stack:
+        node_id = stack.pop(0)
+        for child in objects[node_id].children:
+            if child.node_id in seen or child.node_id >= len(objects):
+                continue
+            seen.add(child.node_id)
+            kind = objects[child.node_id].WhichOneof("kind")
+            if kind == "variable":
+                found.append(child.node_id)
+            elif kind == "user_object":
+                stack.append(child.node_id)
+    return sorted(found, key=lambda i: (not objects[i].variable.trainable, found.index(i)))
