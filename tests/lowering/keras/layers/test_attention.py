@@ -93,6 +93,25 @@ def test_multi_head_attention_with_attention_mask(keras3: bool, causal: bool) ->
     np.testing.assert_allclose(got_scores, want_scores, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("keras3", [False, True])
+def test_float_attention_mask_values_follow_each_keras(keras3: bool) -> None:
+    """A float attention_mask that is not 0/1: tf-keras (no input masks to AND it with) adds
+    (1 - mask) * -1e9 with its values as they are, so 0.5 masks a key; Keras 3 casts it to bool, so
+    0.5 keeps it."""
+    rng = np.random.default_rng(3)
+    w = _mha_weights(rng, 2, 3, 2, D)
+    graph = lower(_mha_config(True, False, True, keras3), {"mha": w}, keras3=keras3)
+    q, v = rng_array(rng, B, T, D, scale=1.0), rng_array(rng, B, S, D, scale=1.0)
+    mask = rng.choice(np.array([0.0, 0.5, 1.0], np.float32), size=(B, T, S))
+    mask[..., 0] = 1.0
+    want_out, want_scores = _mha_reference(q.astype(np.float64), v.astype(np.float64), w,
+                                           mask.astype(bool) if keras3 else mask, keras3)
+    got_out, got_scores = run(graph, q=q, v=v, m=mask)
+    assert (mask == 0.5).any()
+    np.testing.assert_allclose(got_scores, want_scores, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(got_out, want_out, rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("keras3,scores,expect", [(False, True, "uniform"), (True, False, "uniform"),
                                                   (True, True, "zero")])
 def test_fully_masked_query_row_follows_each_keras(keras3: bool, scores: bool, expect: str) -> None:

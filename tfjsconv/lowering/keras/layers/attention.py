@@ -255,7 +255,11 @@ def multi_head_attention(call: LayerCall) -> Lowered:
         mask = logical_and(b, mask, causal_mask(b, q_shape[1], k_shape[1], query, k_tensor, 1, 1))
     given = kwargs.get("attention_mask")
     if isinstance(given, Value):
-        mask = logical_and(b, as_bool(b, given), mask)
+        # tf-keras casts attention_mask to bool only to AND it with the inputs' masks; alone, its
+        # values reach the softmax's (1 - mask) * -1e9 as they are (a float mask of 0.5 half-masks).
+        # Keras 3 always casts it to bool.
+        raw = mask is None and not call.keras3
+        mask = given if raw else logical_and(b, as_bool(b, given), mask)
     probs = masked_softmax(b, scores, None if mask is None else expand_to(b, mask, 4, -3), call.keras3,
                            zero_masked=return_scores)
     context = b.op("BatchMatMulV2", [probs, vh], {"adj_x": False, "adj_y": False}, name="context")
