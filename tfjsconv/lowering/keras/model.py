@@ -73,7 +73,9 @@ def _is_custom(entry: JsonDict) -> bool:
     module = entry.get("module")
     if ">" in cls:
         return True
-    if isinstance(module, str) and not module.startswith("keras"):
+    # tf-keras's own classes in a .keras archive it wrote live in ``tf_keras.src...`` (TFOpLambda,
+    # SlicingOpLambda), Keras 3's in ``keras.src...`` / ``keras.layers``.
+    if isinstance(module, str) and not module.startswith(("keras", "tf_keras")):
         return True
     return isinstance(registered, str) and registered not in (cls, "function") and ">" in registered
 

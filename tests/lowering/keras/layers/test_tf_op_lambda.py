@@ -126,3 +126,15 @@ def test_unsupported_argument_is_named() -> None:
     node = entry("x", axis=1, exclusive=False, reverse=False, foo=3)
     with pytest.raises(UnsupportedError, match="foo"):
         lower(_model(tf_op("math.cumsum", "c", node), outputs=["c"]))
+
+
+def test_tf_keras_archive_module_is_not_a_custom_class() -> None:
+    """A .keras archive written by tf-keras names its own TFOpLambda by module
+    ``tf_keras.src.layers.core.tf_op_layer`` (a built-in, not user code); a user package stays custom."""
+    layer = tf_op("__operators__.add", "add", entry("x", y=["y", 0, 0], name=None))
+    layer.update(module="tf_keras.src.layers.core.tf_op_layer", registered_name="TFOpLambda")
+    (got,) = run(lower(_model(layer, outputs=["add"])), x=X, y=Y)
+    np.testing.assert_allclose(got, X + Y)
+    layer.update(module="my_pkg.layers", registered_name="my_pkg>TFOpLambda")
+    with pytest.raises(UnsupportedError, match="a custom class"):
+        lower(_model(layer, outputs=["add"]))
