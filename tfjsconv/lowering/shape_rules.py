@@ -92,7 +92,9 @@ def _batch_matmul(shapes: list[Dims], attrs: dict[str, Any],
 def _reshape(shapes: list[Dims], attrs: dict[str, Any], consts: list[Optional[np.ndarray]]) -> list[Dims]:
     target = consts[1]
     if target is None:
-        return [None]
+        # A run-time target (``tf.reshape(x, [tf.shape(x)[0], -1])``) still fixes the rank.
+        length = shapes[1][0] if len(shapes) > 1 and shapes[1] is not None and len(shapes[1]) == 1 else None
+        return [None if length is None else (None,) * int(length)]
     dims = [int(d) for d in np.asarray(target).reshape(-1)]
     if -1 in dims and shapes[0] is not None and all(d is not None for d in shapes[0]):
         total = int(np.prod(shapes[0]))  # type: ignore[arg-type]

@@ -138,3 +138,17 @@ def test_tf_keras_archive_module_is_not_a_custom_class() -> None:
     layer.update(module="my_pkg.layers", registered_name="my_pkg>TFOpLambda")
     with pytest.raises(UnsupportedError, match="a custom class"):
         lower(_model(layer, outputs=["add"]))
+
+
+def test_reshape_to_a_run_time_shape_keeps_its_rank() -> None:
+    """``tf.reshape(x, [tf.shape(x)[0], -1])`` then ops that need the rank (axis=-1 reductions): the
+    target is computed at run time, but its length fixes the rank (this was refused)."""
+    layers = [tf_op("compat.v1.shape", "shape", entry("x", name=None, out_type="int32")),
+              tf_op("__operators__.getitem", "batch", entry("shape", slice_spec=0), cls="SlicingOpLambda"),
+              tf_op("reshape", "flat", entry("x", shape=[["batch", 0, 0], -1])),
+              tf_op("math.l2_normalize", "norm", entry("flat", axis=-1)),
+              tf_op("math.reduce_std", "std", entry("flat", axis=-1, keepdims=True))]
+    norm, std = run(lower(_model(*layers, outputs=["norm", "std"])), x=X, y=Y)
+    flat = X.reshape(2, -1)
+    np.testing.assert_allclose(norm, flat / np.sqrt((flat * flat).sum(-1, keepdims=True)), rtol=1e-6)
+    np.testing.assert_allclose(std, flat.std(-1, keepdims=True), rtol=1e-5)
