@@ -47,7 +47,7 @@ _BIASED: _Spec = (("kernel", None), ("bias", "use_bias"))
 _RNN_CELL: _Spec = (("kernel", None), ("recurrent_kernel", None), ("bias", "use_bias"))
 _VARIABLES: dict[str, _Spec] = {
     **{key: _BIASED for key in ("dense", "conv1d", "conv2d", "conv3d", "conv1d_transpose", "conv2d_transpose",
-                                "conv3d_transpose")},
+                                "conv3d_transpose", "locally_connected1d", "locally_connected2d")},
     **{key: (("depthwise_kernel", None), ("bias", "use_bias"))
        for key in ("depthwise_conv1d", "depthwise_conv2d")},
     **{key: (("depthwise_kernel", None), ("pointwise_kernel", None), ("bias", "use_bias"))

@@ -8,6 +8,7 @@ from . import (  # noqa: F401
     core,
     einsum_dense,
     keras_ops,
+    locally_connected,
     merging,
     normalization,
     pooling,
