@@ -60,8 +60,27 @@ def _dataset_problem(dataset: h5py.Dataset) -> Optional[str]:
     return None
 
 
+def _check_types(obj: Any, where: str, path: Path) -> None:
+    """h5py raises TypeError (not one of H5_ERRORS) for a type it cannot map to numpy, such as a
+    string with an unknown character-set code: found by fuzzing in a Keras ``backend`` attribute.
+    Every attribute's and the dataset's type is read once here, so no read later meets one."""
+    try:
+        if isinstance(obj, h5py.Dataset):
+            obj.dtype  # noqa: B018  (reading the type is the check)
+        for name in obj.attrs:
+            try:
+                obj.attrs.get_id(name).dtype  # noqa: B018
+            except TypeError as exc:
+                raise InputError(f"HDF5 attribute {name!r} of {where!r} has a type that cannot be read "
+                                 f"({' '.join(str(exc).split())})", path) from None
+    except TypeError as exc:
+        raise InputError(f"HDF5 dataset {where!r} has a type that cannot be read "
+                         f"({' '.join(str(exc).split())})", path) from None
+
+
 def check_h5_objects(handle: h5py.File, path: Path) -> None:
-    """Refuses external links, soft links through them, and external or virtual datasets."""
+    """Refuses external links, soft links through them, external or virtual datasets, and
+    attributes or datasets of a type h5py cannot read."""
     seen: set[int] = set()
     queue: deque[h5py.Group] = deque([handle["/"]])
     while queue:  # breadth first: of two problems, the one nearer the root is named
@@ -73,6 +92,7 @@ def check_h5_objects(handle: h5py.File, path: Path) -> None:
         if key in seen:
             continue  # a group hard-linked twice (or into itself) is walked once
         seen.add(key)
+        _check_types(group, group.name, path)
         for name in group:
             where = f"{group.name.rstrip('/')}/{name}"
             link = group.get(name, getlink=True)
@@ -92,6 +112,7 @@ def check_h5_objects(handle: h5py.File, path: Path) -> None:
             if isinstance(obj, h5py.Group):
                 queue.append(obj)
             elif isinstance(obj, h5py.Dataset):
+                _check_types(obj, where, path)
                 problem = _dataset_problem(obj)
                 if problem:
                     raise InputError(f"HDF5 dataset {where!r} {problem}", path)
