@@ -4,6 +4,7 @@
     python scripts/fuzz.py --reader onnx --execs 100000 --engine atheris   # coverage-guided
     python scripts/fuzz.py --replay DIR/h5-0123456789.case                 # run one case, show the error
     python scripts/fuzz.py --minimize DIR/h5-0123456789.case --out tests/bad_inputs/NAME
+    python scripts/fuzz.py --minimize DIR/h5-0123456789.case --out tests/bad_inputs/fuzz/h5-0123456789.case
     python scripts/fuzz.py --rate 300 [--reader h5]                         # execs per CPU second
 
 Readers: h5 (Keras HDF5), zip (.keras archives), saved_model (SavedModel and frozen GraphDef),
@@ -322,7 +323,12 @@ def _minimize(args: argparse.Namespace) -> int:
     before = sum(len(v) for v in case.files.values())
     after = sum(len(v) for v in small.files.values())
     print(f"{target.detail}\n{before} -> {after} bytes in {len(small.files)} file(s)")
-    if args.out:
+    if args.out and args.out.endswith(".case"):  # a regression case for tests/bad_inputs/fuzz/
+        out = Path(args.out)
+        out.write_bytes(encode(small))
+        out.with_suffix(".txt").write_text(f"{target.detail} (minimized: {before} -> {after} bytes)\n")
+        print(f"written to {out}")
+    elif args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
         small.write(out)
@@ -377,7 +383,8 @@ def main() -> int:
     parser.add_argument("--traceback", action="store_true", help="with --replay: print the traceback")
     parser.add_argument("--minimize")
     parser.add_argument("--budget", type=int, default=400, help="executions a minimization may use")
-    parser.add_argument("--out", help="with --minimize: directory to write the minimized case into")
+    parser.add_argument("--out", help="with --minimize: directory to write the minimized case's files "
+                        "into, or NAME.case for the encoded case (+ NAME.txt)")
     parser.add_argument("--rate", type=int, help="measure execs per CPU second over this many cases")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()

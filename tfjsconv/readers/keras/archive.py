@@ -57,6 +57,8 @@ def _member(archive: zipfile.ZipFile, name: str, path: Path) -> Optional[zipfile
         info = archive.getinfo(name)
     except KeyError:
         return None
+    if info.flag_bits & 0x1:  # zipfile would raise RuntimeError("password required") on reading it
+        raise InputError(f"archive member {name} is encrypted; Keras never writes encrypted archives", path)
     if info.compress_size and info.file_size > _MAX_RATIO * info.compress_size + (1 << 20):
         raise InputError(f"archive member {name} claims to expand {info.file_size} bytes from "
                          f"{info.compress_size}; refusing it as a likely zip bomb", path)

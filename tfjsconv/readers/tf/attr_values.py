@@ -150,7 +150,9 @@ def _mapped(proto: Any, np_dtype: np.dtype, shape: tuple[int, ...], nbytes: int,
 def tensor_value(proto: Any, where: str = "") -> ArrayLike:
     """``tensor_to_array``, except that a large tensor left in the file stays there until it is used."""
     dtype = dtype_of(proto.dtype, where)
-    if proto.tensor_content and dtype not in (DType.STRING, DType.BFLOAT16, DType.RESOURCE, DType.VARIANT):
+    # (DT_INVALID: tensor_to_array refuses it; numpy has no type for it to map the content with)
+    if proto.tensor_content and dtype not in (DType.STRING, DType.BFLOAT16, DType.RESOURCE, DType.VARIANT,
+                                              DType.INVALID):
         shape = tuple(int(d.size) for d in proto.tensor_shape.dim)
         if all(d >= 0 for d in shape):
             np_dtype = _numpy_dtype(dtype)

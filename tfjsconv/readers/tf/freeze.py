@@ -101,7 +101,11 @@ def tf2_variable_keys(node_defs: Sequence[Any], saved_graph: Any, bundle: Option
 
 def _const_strings(nd: Any) -> list[str]:
     tensor = nd.attr["value"].tensor
-    return [bytes(s).decode("utf-8") for s in tensor.string_val]
+    try:
+        return [bytes(s).decode("utf-8") for s in tensor.string_val]
+    except UnicodeDecodeError:  # checkpoint keys are text: these bytes name nothing in a checkpoint
+        raise InputError(f"Const {nd.name!r} feeding the saver's restore op holds names that are not UTF-8 "
+                         "text") from None
 
 
 def tf1_variable_keys(node_defs: Sequence[Any]) -> dict[str, tuple[str, str]]:
@@ -130,7 +134,10 @@ def tf1_variable_keys(node_defs: Sequence[Any]) -> dict[str, tuple[str, str]]:
                 out.setdefault(target, (key, spec))
     for nd in node_defs:  # variables the saver does not restore: key = their own name
         if nd.op in VARIABLE_OPS and nd.name not in out:
-            shared = nd.attr["shared_name"].s.decode() if "shared_name" in nd.attr else ""
+            try:
+                shared = nd.attr["shared_name"].s.decode() if "shared_name" in nd.attr else ""
+            except UnicodeDecodeError:
+                raise InputError(f"variable {nd.name!r} has a shared_name that is not UTF-8 text") from None
             out[nd.name] = (shared or nd.name, "")
     return out
 
