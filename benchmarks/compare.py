@@ -1,7 +1,8 @@
 """tfjsconv side by side with the official converter: wall time, peak memory, start-up, install size.
 
     python benchmarks/compare.py [--models /work/bench-models] [--official /work/official-env]
-        [--repeat 3] [--sections startup,install,fixtures,big] [--only NAME,...] [--json out.json]
+        [--repeat 3] [--official-repeat N] [--repeat-big N] [--official-repeat-big N]
+        [--sections startup,install,fixtures,big] [--only NAME,...] [--json out.json]
 
 Every conversion runs in a child process; its peak RSS is the child's own ``ru_maxrss`` (``os.wait4``).
 With ``--official VENV`` (a venv holding ``tensorflowjs_converter``) each model is converted by both
@@ -15,6 +16,9 @@ Sections:
   converter reads, plus ``python -c "import numpy, h5py"`` as the yardstick for small models.
 - ``big``: the models of ``benchmarks/generate.py`` (``manifest.json`` in ``--models``), with and
   without ``--quantize_uint8``; the memory bound is 100 MiB + the model's largest tensor.
+
+The install section runs first (it is not timed); the timed sections follow each other, bracketed by a
+measure of the machine's load (the wall / CPU time of a CPU-bound child: 1.0 when idle).
 
 tfjsconv runs from a fresh non-editable venv (``--tfjsconv-venv``, built on first use, bytecode
 compiled as pip does for users), never from the development tree.
@@ -203,13 +207,15 @@ def compare_one(
 ) -> dict[str, Any]:
     env = child_env()
     mine, theirs = [], []
-    rounds = max(repeat, official_repeat or 0)
+    if official_repeat is None:
+        official_repeat = repeat
+    rounds = max(repeat, official_repeat)
     for i in range(rounds):
         if i < repeat:
             out = work / "ours"
             shutil.rmtree(out, ignore_errors=True)
             mine.append(run([*ours, *ours_args, source, str(out)], env))
-        if official and official_args is not None and i < (official_repeat or repeat):
+        if official and official_args is not None and i < official_repeat:
             out = work / "official"
             shutil.rmtree(out, ignore_errors=True)
             theirs.append(run([*official, *official_args, source, str(out)], env))
@@ -233,15 +239,23 @@ def compare_one(
 
 
 def fixtures(
-    tool: list[str], python: str, official: Optional[list[str]], repeat: int, work: Path, only: set[str]
+    tool: list[str],
+    python: str,
+    official: Optional[list[str]],
+    repeat: int,
+    work: Path,
+    only: set[str],
+    official_repeat: Optional[int] = None,
 ) -> dict[str, Any]:
     env = child_env()
-    yardstick = [run([python, "-c", "import numpy, h5py"], env)["wall"] for _ in range(repeat * 5)]
+    yardstick = [run([python, "-c", "import numpy, h5py"], env) for _ in range(repeat * 5)]
     rows = []
     for case in fixture_cases():
         if only and case["name"] not in only:
             continue
-        row = compare_one(case["source"], tool, case["args"], official, case["args"], repeat, work)
+        row = compare_one(
+            case["source"], tool, case["args"], official, case["args"], repeat, work, official_repeat
+        )
         row.update(name=case["name"], format=case["format"])
         rows.append(row)
         print(
@@ -250,7 +264,19 @@ def fixtures(
             file=sys.stderr,
             flush=True,
         )
-    return {"import_numpy_h5py_s": median(yardstick), "rows": rows}
+    return {
+        "import_numpy_h5py_s": median([r["wall"] for r in yardstick]),
+        "import_numpy_h5py_cpu_s": median([r["cpu"] for r in yardstick]),
+        "rows": rows,
+    }
+
+
+def wall_inflation(python: str, runs: int = 3) -> float:
+    """Median wall / CPU time of a single-threaded CPU-bound child: 1.0 on an idle machine; above 1
+    it says how much the machine's load stretches every wall-clock number measured around it."""
+    code = "s = 0\nfor i in range(3_000_000):\n    s += i"
+    results = [run([python, "-c", code], child_env()) for _ in range(runs)]
+    return median([r["wall"] / max(r["cpu"], 1e-9) for r in results])
 
 
 def big(
@@ -303,6 +329,10 @@ def big(
     return rows
 
 
+def _section(name: str) -> None:
+    print(f"== {name} ({time.strftime('%H:%M:%S')})", file=sys.stderr, flush=True)
+
+
 # ----- report ------------------------------------------------------------------------------------------
 
 
@@ -315,9 +345,18 @@ def _ratio(row: dict[str, Any]) -> str:
 def markdown(results: dict[str, Any]) -> str:
     lines = [
         f"Measured {results['date']} on {results['machine']} by `python benchmarks/compare.py "
-        f"{results['argv']}` (one run; medians of {results['repeat']} alternating runs).",
+        f"{results['argv']}` (one run; medians of {results['repeat']} alternating runs"
+        + (f", {results['repeat_big']} per big model" if results.get("repeat_big") else "")
+        + ").",
         "",
     ]
+    if "wall_inflation_start" in results:
+        lines += [
+            f"Load: a CPU-bound single-threaded child took {results['wall_inflation_start']:.2f}x its CPU "
+            f"time in wall-clock time at the start of the run and {results['wall_inflation_end']:.2f}x at "
+            "the end (1.00 on an idle machine): wall times below are stretched by about that much.",
+            "",
+        ]
     if "startup" in results:
         s = results["startup"]
         lines += [
@@ -347,11 +386,16 @@ def markdown(results: dict[str, Any]) -> str:
         base = f["import_numpy_h5py_s"]
         rows = f["rows"]
         ratios = [r["official_wall"] / r["wall"] for r in rows if r.get("official_ok") and r["ok"]]
-        lines += [f'Small fixtures: `python -c "import numpy, h5py"` takes {base:.3f} s (median).', ""]
+        base_cpu = f.get("import_numpy_h5py_cpu_s")
         lines += [
-            "| fixture | format | tfjsconv | CPU | / import numpy,h5py | peak RSS | official | official RSS "
-            "| speed-up |",
-            "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+            f'Small fixtures: `python -c "import numpy, h5py"` takes {base:.3f} s (median wall)'
+            + (f", {base_cpu:.3f} s of CPU." if base_cpu else "."),
+            "",
+        ]
+        lines += [
+            "| fixture | format | tfjsconv | CPU | / import numpy,h5py | CPU / its CPU | peak RSS | official "
+            "| official RSS | speed-up |",
+            "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         ]
         for r in rows:
             official = (
@@ -359,21 +403,24 @@ def markdown(results: dict[str, Any]) -> str:
                 if r.get("official_ok")
                 else ("fails" if "official_ok" in r else "")
             )
+            cpu_ratio = f"{r['cpu'] / base_cpu:.2f}" if base_cpu else ""
             lines.append(
                 f"| {r['name']} | {r['format']} | {r['wall']:.3f} s{'' if r['ok'] else ' (fails)'} | "
-                f"{r['cpu']:.3f} s | {r['wall'] / base:.2f} | {r['rss'] / MIB:.0f} MiB | {official} | "
-                f"{r['official_rss'] / MIB:.0f} MiB |"
+                f"{r['cpu']:.3f} s | {r['wall'] / base:.2f} | {cpu_ratio} | {r['rss'] / MIB:.0f} MiB | "
+                f"{official} | {r['official_rss'] / MIB:.0f} MiB |"
                 if "official_rss" in r
                 else f"| {r['name']} | {r['format']} | {r['wall']:.3f} s | {r['cpu']:.3f} s | "
-                f"{r['wall'] / base:.2f} | {r['rss'] / MIB:.0f} MiB | | | |"
+                f"{r['wall'] / base:.2f} | {cpu_ratio} | {r['rss'] / MIB:.0f} MiB | | | |"
             )
             if "official_rss" in r:
                 lines[-1] += f" {_ratio(r)} |"
         walls = [r["wall"] / base for r in rows if r["ok"]]
+        cpus = [r["cpu"] / base_cpu for r in rows if r["ok"]] if base_cpu else []
         lines += [
             "",
             f"Median over {len(walls)} fixtures: tfjsconv / (import numpy, h5py) = "
-            f"{median(walls):.2f}"
+            f"{median(walls):.2f} in wall time"
+            + (f", {median(cpus):.2f} in CPU time" if cpus else "")
             + (
                 f"; official / tfjsconv = **{median(ratios):.1f}x** ({len(ratios)} fixtures both convert)"
                 if ratios
@@ -416,13 +463,23 @@ def main() -> None:
     parser.add_argument("--rebuild", action="store_true", help="reinstall the tfjsconv venv")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument(
-        "--official-repeat-big", type=int, default=1, help="official runs per big model (each takes minutes)"
+        "--official-repeat",
+        type=int,
+        default=None,
+        help="official runs per fixture (default: --repeat; each takes 5-30 s)",
+    )
+    parser.add_argument(
+        "--official-repeat-big",
+        type=int,
+        default=1,
+        help="official runs per big model (each takes minutes; 0: none)",
     )
     parser.add_argument(
         "--official-quantized",
         action="store_true",
         help="also run the official converter on the big models with --quantize_uint8",
     )
+    parser.add_argument("--repeat-big", type=int, default=None, help="runs per big model (default: --repeat)")
     parser.add_argument("--sections", default="startup,install,fixtures,big")
     parser.add_argument("--only", default="", help="fixture or model names")
     parser.add_argument("--json", type=Path, default=None)
@@ -447,12 +504,13 @@ def main() -> None:
         f"{platform.platform(terse=True)}",
         "argv": " ".join(sys.argv[1:]),
         "repeat": args.repeat,
+        "repeat_big": args.repeat_big,
     }
     work = Path(tempfile.mkdtemp(prefix="tfjsconv-compare-"))
     try:
-        if "startup" in sections:
-            results["startup"] = startup(tool, official, args.repeat)
+        # Installing is not timed: done first, so that the timed sections follow each other.
         if "install" in sections:
+            _section("install")
             results["install"] = install(venv, args.official)
         # The ONNX models need the `onnx` extra; installed only now so that the size above is without it.
         subprocess.run(
@@ -468,16 +526,23 @@ def main() -> None:
             check=True,
             env=child_env(),
         )
+        _section("timed sections")
+        results["wall_inflation_start"] = wall_inflation(str(venv / "bin" / "python"))
+        if "startup" in sections:
+            _section("startup")
+            results["startup"] = startup(tool, official, args.repeat)
         if "fixtures" in sections:
+            _section("fixtures")
             results["fixtures"] = fixtures(
-                tool, str(venv / "bin" / "python"), official, args.repeat, work, only
+                tool, str(venv / "bin" / "python"), official, args.repeat, work, only, args.official_repeat
             )
         if "big" in sections:
+            _section("big")
             results["big"] = big(
                 tool,
                 official,
                 args.models,
-                args.repeat,
+                args.repeat if args.repeat_big is None else args.repeat_big,
                 work,
                 only,
                 args.official_repeat_big,
@@ -485,6 +550,8 @@ def main() -> None:
             )
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    results["wall_inflation_end"] = wall_inflation(str(venv / "bin" / "python"))
+    _section("done")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
     print(markdown(results))
