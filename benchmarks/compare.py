@@ -52,6 +52,7 @@ OFFICIAL_FORMATS = (
 )
 _SKIP_SIZE = ("pip", "setuptools", "wheel", "_distutils_hack", "pkg_resources", "distutils-precedence.pth")
 MIB = 2**20
+LARGE_MODEL_BYTES = 512 * MIB  # --repeat-big applies to models from this size on (the ~1 GiB ones)
 
 
 # ----- running one child ------------------------------------------------------------------------------
@@ -142,12 +143,14 @@ def fresh_tfjsconv_venv(path: Path, rebuild: bool) -> Path:
 # ----- sections ----------------------------------------------------------------------------------------
 
 
-def startup(tool: list[str], official: Optional[list[str]], repeat: int) -> dict[str, Any]:
+def startup(
+    tool: list[str], official: Optional[list[str]], repeat: int, official_repeat: Optional[int] = None
+) -> dict[str, Any]:
     env = child_env()
     ours, theirs = [], []
     for _ in range(repeat * 5):
         ours.append(run([*tool, "--help"], env))
-    for _ in range(repeat if official else 0):
+    for _ in range((repeat if official_repeat is None else official_repeat) if official else 0):
         theirs.append(run([*official, "--help"], env))  # type: ignore[list-item]
     result = {
         "tfjsconv_help_s": median([r["wall"] for r in ours]),
@@ -288,12 +291,14 @@ def big(
     only: set[str],
     official_repeat: int,
     official_quantized: bool,
+    repeat_large: Optional[int] = None,
 ) -> list[dict[str, Any]]:
     manifest = json.loads((models / "manifest.json").read_text())
     rows = []
     for name, entry in manifest.items():
         if only and name not in only:
             continue
+        runs = repeat if repeat_large is None or entry["bytes"] < LARGE_MODEL_BYTES else repeat_large
         for quantize in ([], ["--quantize_uint8"]):
             official_args = (
                 None if entry.get("official_args") is None else [*entry["official_args"], *quantize]
@@ -306,7 +311,7 @@ def big(
                 [*entry["tfjsconv_args"], *quantize],
                 official,
                 official_args,
-                repeat,
+                runs,
                 work,
                 official_repeat,
             )
@@ -346,7 +351,7 @@ def markdown(results: dict[str, Any]) -> str:
     lines = [
         f"Measured {results['date']} on {results['machine']} by `python benchmarks/compare.py "
         f"{results['argv']}` (one run; medians of {results['repeat']} alternating runs"
-        + (f", {results['repeat_big']} per big model" if results.get("repeat_big") else "")
+        + (f", {results['repeat_big']} per ~1 GiB model" if results.get("repeat_big") else "")
         + ").",
         "",
     ]
@@ -479,7 +484,9 @@ def main() -> None:
         action="store_true",
         help="also run the official converter on the big models with --quantize_uint8",
     )
-    parser.add_argument("--repeat-big", type=int, default=None, help="runs per big model (default: --repeat)")
+    parser.add_argument(
+        "--repeat-big", type=int, default=None, help="runs per model of 512 MiB or more (default: --repeat)"
+    )
     parser.add_argument("--sections", default="startup,install,fixtures,big")
     parser.add_argument("--only", default="", help="fixture or model names")
     parser.add_argument("--json", type=Path, default=None)
@@ -530,7 +537,7 @@ def main() -> None:
         results["wall_inflation_start"] = wall_inflation(str(venv / "bin" / "python"))
         if "startup" in sections:
             _section("startup")
-            results["startup"] = startup(tool, official, args.repeat)
+            results["startup"] = startup(tool, official, args.repeat, args.official_repeat)
         if "fixtures" in sections:
             _section("fixtures")
             results["fixtures"] = fixtures(
@@ -542,11 +549,12 @@ def main() -> None:
                 tool,
                 official,
                 args.models,
-                args.repeat if args.repeat_big is None else args.repeat_big,
+                args.repeat,
                 work,
                 only,
                 args.official_repeat_big,
                 args.official_quantized,
+                args.repeat_big,
             )
     finally:
         shutil.rmtree(work, ignore_errors=True)
