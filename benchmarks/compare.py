@@ -207,14 +207,17 @@ def compare_one(
     repeat: int,
     work: Path,
     official_repeat: Optional[int] = None,
+    yardstick: Optional[list[str]] = None,
 ) -> dict[str, Any]:
     env = child_env()
-    mine, theirs = [], []
+    mine, theirs, base = [], [], []
     if official_repeat is None:
         official_repeat = repeat
     rounds = max(repeat, official_repeat)
     for i in range(rounds):
         if i < repeat:
+            if yardstick:  # right before each of our runs: both see the same load
+                base.append(run(yardstick, env))
             out = work / "ours"
             shutil.rmtree(out, ignore_errors=True)
             mine.append(run([*ours, *ours_args, source, str(out)], env))
@@ -229,6 +232,10 @@ def compare_one(
         "ok": all(r["code"] == 0 for r in mine),
         "error": next((r["error"] for r in mine if r["code"]), ""),
     }
+    if base:
+        result.update(
+            yardstick_wall=median([r["wall"] for r in base]), yardstick_cpu=median([r["cpu"] for r in base])
+        )
     if theirs:
         result.update(
             {
@@ -257,7 +264,15 @@ def fixtures(
         if only and case["name"] not in only:
             continue
         row = compare_one(
-            case["source"], tool, case["args"], official, case["args"], repeat, work, official_repeat
+            case["source"],
+            tool,
+            case["args"],
+            official,
+            case["args"],
+            repeat,
+            work,
+            official_repeat,
+            yardstick=[python, "-c", "import numpy, h5py"],
         )
         row.update(name=case["name"], format=case["format"])
         rows.append(row)
@@ -388,13 +403,27 @@ def markdown(results: dict[str, Any]) -> str:
         ]
     if "fixtures" in results:
         f = results["fixtures"]
-        base = f["import_numpy_h5py_s"]
         rows = f["rows"]
         ratios = [r["official_wall"] / r["wall"] for r in rows if r.get("official_ok") and r["ok"]]
-        base_cpu = f.get("import_numpy_h5py_cpu_s")
+        base, base_cpu = f["import_numpy_h5py_s"], f.get("import_numpy_h5py_cpu_s")
+        paired = all("yardstick_wall" in r for r in rows)
+
+        def wall_ratio(r: dict[str, Any]) -> float:
+            return r["wall"] / (r["yardstick_wall"] if paired else base)
+
+        def cpu_ratio(r: dict[str, Any]) -> Optional[float]:
+            reference = r.get("yardstick_cpu") if paired else base_cpu
+            return r["cpu"] / reference if reference else None
+
         lines += [
             f'Small fixtures: `python -c "import numpy, h5py"` takes {base:.3f} s (median wall)'
-            + (f", {base_cpu:.3f} s of CPU." if base_cpu else "."),
+            + (f", {base_cpu:.3f} s of CPU" if base_cpu else "")
+            + (
+                " at the start of the section; each fixture's ratios divide by the yardstick run right "
+                "before each of its runs (medians), so that both see the same load."
+                if paired
+                else "."
+            ),
             "",
         ]
         lines += [
@@ -408,19 +437,20 @@ def markdown(results: dict[str, Any]) -> str:
                 if r.get("official_ok")
                 else ("fails" if "official_ok" in r else "")
             )
-            cpu_ratio = f"{r['cpu'] / base_cpu:.2f}" if base_cpu else ""
+            c = cpu_ratio(r)
+            cpu_text = f"{c:.2f}" if c is not None else ""
             lines.append(
                 f"| {r['name']} | {r['format']} | {r['wall']:.3f} s{'' if r['ok'] else ' (fails)'} | "
-                f"{r['cpu']:.3f} s | {r['wall'] / base:.2f} | {cpu_ratio} | {r['rss'] / MIB:.0f} MiB | "
+                f"{r['cpu']:.3f} s | {wall_ratio(r):.2f} | {cpu_text} | {r['rss'] / MIB:.0f} MiB | "
                 f"{official} | {r['official_rss'] / MIB:.0f} MiB |"
                 if "official_rss" in r
                 else f"| {r['name']} | {r['format']} | {r['wall']:.3f} s | {r['cpu']:.3f} s | "
-                f"{r['wall'] / base:.2f} | {cpu_ratio} | {r['rss'] / MIB:.0f} MiB | | | |"
+                f"{wall_ratio(r):.2f} | {cpu_text} | {r['rss'] / MIB:.0f} MiB | | | |"
             )
             if "official_rss" in r:
                 lines[-1] += f" {_ratio(r)} |"
-        walls = [r["wall"] / base for r in rows if r["ok"]]
-        cpus = [r["cpu"] / base_cpu for r in rows if r["ok"]] if base_cpu else []
+        walls = [wall_ratio(r) for r in rows if r["ok"]]
+        cpus = [c for c in (cpu_ratio(r) for r in rows if r["ok"]) if c is not None]
         lines += [
             "",
             f"Median over {len(walls)} fixtures: tfjsconv / (import numpy, h5py) = "
