@@ -112,9 +112,11 @@ def _exit_now() -> None:
     """
     import os
 
-    try:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    except (OSError, ValueError):
-        return  # a closed or broken stream: let the normal exit report it
+    for stream in (sys.stdout, sys.stderr):
+        if stream is None:  # started with the descriptor closed: print() wrote nothing to it
+            continue
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            return  # a closed or broken stream: let the normal exit report it
     os._exit(0)

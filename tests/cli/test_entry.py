@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -78,3 +80,21 @@ def test_errors_on_the_fast_path_are_one_line(tmp_path: Path, capsys: pytest.Cap
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("tfjsconv: error: ") and "missing.h5" in lines[0]
     assert not (tmp_path / "out").exists()
+
+
+def test_the_command_flushes_its_output_before_ending(tmp_path: Path) -> None:
+    # `python -m tfjsconv` ends a successful conversion with os._exit: the summary must still arrive,
+    # and the model must be complete.
+    source = dense_model(tmp_path / "m.h5")
+    command = [sys.executable, "-m", "tfjsconv", str(source)]
+    piped = subprocess.run([*command, str(tmp_path / "out")], capture_output=True, text=True, cwd=ROOT,
+                           timeout=120)
+    assert piped.returncode == 0, piped.stderr
+    assert piped.stdout.splitlines()[-1].startswith("Converted keras to tfjs_layers_model")
+    assert json.loads((tmp_path / "out" / "model.json").read_text())["format"] == "layers-model"
+    # Started with stdout closed (sys.stdout is None): still a clean success.
+    closed = subprocess.run([*command, str(tmp_path / "out2")], stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                            timeout=120, preexec_fn=lambda: os.close(1))
+    assert closed.returncode == 0, closed.stderr
+    assert closed.stderr == ""
+    assert (tmp_path / "out2" / "model.json").is_file()
