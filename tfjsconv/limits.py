@@ -75,6 +75,10 @@ def element_count(shape: Iterable[Any], what: str, path: PathLike = None) -> int
         if dim > 1 << 48:  # numpy refuses such a shape even when another dimension is 0
             raise InputError(f"{what} has a dimension of {dim} in its shape", path)
         dims.append(dim)
+    nonzero = math.prod(d for d in dims if d)
+    if nonzero > 1 << 48:  # numpy multiplies the other dimensions too, even when one is 0 (found by fuzzing)
+        raise InputError(f"{what} has dimensions {list(shape)} whose product is too large for any array",
+                         path)
     return math.prod(dims)
 
 

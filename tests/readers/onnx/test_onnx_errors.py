@@ -150,3 +150,14 @@ def test_negative_dim_in_a_tensor_is_refused(tmp_path: Path) -> None:
     result = run_cli(str(path), str(out))
     assert_clean_failure(result, out, "tensor 'starts' declares a negative dimension [-1]")
     assert result.returncode == 2
+
+
+def test_split_with_fewer_num_outputs_than_outputs_is_refused(tmp_path: Path) -> None:
+    """Found by fuzzing: onnx's Split-18 shape inference aborted the process (SIGABRT) on it."""
+    node = helper.make_node("Split", ["x"], ["a", "b", "c"], axis=1, num_outputs=1, name="split")
+    path = save_model(tmp_path / "m.onnx", [node], [value_info("x", [2, 3])],
+                      [value_info(o, None) for o in "abc"], opset=18)
+    out = tmp_path / "out"
+    result = run_cli(str(path), str(out))  # a subprocess: an abort fails this test instead of pytest
+    assert_clean_failure(result, out, "Split node 'split' declares num_outputs=1 but has 3 outputs")
+    assert result.returncode == 2

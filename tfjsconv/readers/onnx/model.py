@@ -22,6 +22,7 @@ from ...ir.graph import Graph, LazyArray, Value
 from ...ir.types import DType, Shape
 from ...limits import check_graph_nodes, check_tensor
 from .expand import expand_nodes, has_function, inline_local_functions, name_nodes
+from .inference_guards import inference_problem
 from .lower import lower_nodes, onnx_nodes, record_types, stand_in, tensor_dims
 from .mapped import SMALL_FILE, file_array, mapped_span, model_skeleton, restore
 from .names import tf_name
@@ -167,6 +168,9 @@ def _check_nodes(model: Any, path: Path) -> None:
     for node in _all_nodes(model.graph):
         if node.domain not in ("", "ai.onnx") or not onnx.defs.has(node.op_type, node.domain):
             continue
+        problem = inference_problem(node)
+        if problem:
+            raise InputError(f"{node.op_type} node {node.name or '(unnamed)'!r} {problem}", path)
         if any(a.type in (5, 10) for a in node.attribute):
             continue  # If/Loop/Scan: checking the node checks its body without the outer scope it reads
         try:
