@@ -11,7 +11,8 @@ an LSTM text model), in the same run:
   command end to end (process start and imports included: what a user waits for);
 * counts the nodes of both graph models (main graph + library functions);
 * times both in TF.js 4.22 on cpu and wasm (Node): a warm-up round, then ``--rounds`` rounds that
-  alternate which side goes first, median of ``--runs`` samples per round (each sample waits for the
+  alternate which side goes first, each side in a fresh Node process, median of process CPU time over
+  ``--runs`` samples per round (wall medians in brackets; each sample waits for the
   output values; ``execute`` where it works, ``executeAsync`` for graphs with control flow), and
   checks both against the Keras outputs (rtol = atol = 1e-4).
 
@@ -130,6 +131,10 @@ def main() -> int:
                     for round_index in range(args.rounds + 1):  # round 0 warms up
                         order = list(dirs) if round_index % 2 == 0 else list(reversed(dirs))
                         for side in order:
+                            # Each side in a fresh Node process: in one process the model loaded
+                            # first ran up to 30 % slower on wasm (ResNet50, same graph loaded first
+                            # or second), whichever side it was.
+                            runner.node.stop()
                             measure(runner, backend, dirs[side], case, sides[side], args,
                                     record=round_index > 0)
                 cells = [label]
