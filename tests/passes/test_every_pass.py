@@ -4,6 +4,8 @@ before and after on random inputs (``passes/equivalence.py``).  A new pass witho
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from typing import Callable
 
 import numpy as np
@@ -11,11 +13,16 @@ import pytest
 from ir.graph_factory import const, op, output, placeholder
 from passes.equivalence import check_pass
 
+import tfjsconv.passes as package
 from tfjsconv.ir.graph import Graph, Value
 from tfjsconv.ir.types import DType
 from tfjsconv.options import ConvertOptions
-from tfjsconv.passes import pipeline, sink_transposes  # noqa: F401  (they register every pass)
 from tfjsconv.passes.base import PASSES, PassContext, get_pass
+
+# Every module of the package, not only those the pipeline imports: a pass registered by a module
+# nothing imports yet must have a case here too.
+for _module in pkgutil.iter_modules(package.__path__):
+    importlib.import_module(f"tfjsconv.passes.{_module.name}")
 
 F, INT = DType.FLOAT, DType.INT32
 T = {"T": F}
@@ -51,6 +58,11 @@ def cse(g: Graph) -> None:
     x = placeholder(g, "x", F, [3])
     r1, r2 = op(g, "Relu", [x], T, name="r1"), op(g, "Relu", [x], T, name="r2")
     output(g, "y", op(g, "AddV2", [r1, r2], T, name="sum"))
+
+
+def two_matmuls(g: Graph) -> None:
+    y = _bias(g, _matmul(g))
+    output(g, "y", op(g, "MatMul", [y, _w(g, (2, 2), "w2", 2)], MM, name="mm2"))
 
 
 def dead_code(g: Graph) -> None:
@@ -170,6 +182,7 @@ def debug_ops(g: Graph) -> None:
 
 Case = tuple[Callable[[Graph], None], dict[str, int]]
 CASES: dict[str, Case] = {
+    "compose_contractions": (two_matmuls, {"MatMul": 1, "BiasAdd": 1}),
     "eliminate_common_subexpressions": (cse, {"Relu": 1, "AddV2": 1}),
     "eliminate_dead_code": (dead_code, {"Relu": 1}),
     "fold_affine": (affine, {"Conv2D": 1, "BiasAdd": 1}),

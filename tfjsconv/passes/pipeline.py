@@ -15,6 +15,7 @@ from ..ir.graph import Graph
 from ..ir.verify import verify
 from ..options import ConvertOptions
 from . import (  # noqa: F401  (each module registers its pass)
+    compose_contractions,
     eliminate_common_subexpressions,
     eliminate_dead_code,
     fold_affine,
@@ -52,6 +53,7 @@ DEFAULT_PASSES = (
     "simplify_arithmetic",
     "simplify_shapes",
     "fold_batch_norm",
+    "compose_contractions",
     "fold_affine",
     "fuse_prelu",
     "hoist_bias_add",
