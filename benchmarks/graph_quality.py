@@ -1,12 +1,16 @@
 """Graph quality against the official converter: node count, op histogram, TF.js inference time.
 
     python benchmarks/graph_quality.py [--official-env /work/official-env] [--models /work/bench-models]
-        [--runs 20] [--backends cpu,wasm,webgl] [--only NAME ...] [--markdown FILE]
+        [--runs 20] [--rounds 3] [--large-rounds N] [--backends cpu,wasm,webgl] [--only NAME ...]
+        [--official-cache DIR] [--quiet-file /work/tools/QUIET.name] [--markdown FILE]
 
 For every graph fixture (fixtures/models, TF and ONNX sources) and every large model under
 ``--models`` (built by ``fixtures/generate/bench_models.py``: MobileNetV2, ResNet50, EfficientNetB0,
 a small Transformer encoder), converts the model with tfjsconv and, given ``--official-env`` (a venv
-holding the official ``tensorflowjs_converter``), with the official converter too.  Both outputs are
+holding the official ``tensorflowjs_converter``), with the official converter too: all official
+conversions run first, in one process of that venv (``official_worker.py``: TensorFlow's ~25 s start-up
+once, and none during the timing), into ``--official-cache`` when given (kept and reused by later runs,
+failures included).  Both outputs are
 then measured in the same run, alternating between them:
 
 * node count (graph + function bodies) and op histogram;
@@ -93,19 +97,60 @@ def convert_ours(case: FixtureCase, out: Path) -> None:
     tfjsconv.convert(str(case.source), str(out), **case.convert_options())
 
 
-def convert_official(case: FixtureCase, out: Path, env: Path) -> None:
+def official_argv(case: FixtureCase, out: Path) -> list[str]:
     options = case.convert_options()
-    cmd = [str(env / "bin" / "tensorflowjs_converter"), f"--input_format={options['input_format']}",
-           "--output_format=tfjs_graph_model"]
+    argv = [f"--input_format={options['input_format']}", "--output_format=tfjs_graph_model"]
     for key in ("output_node_names", "signature_name", "saved_model_tags"):
         if options.get(key):
-            cmd.append(f"--{key}={options[key]}")
-    cmd += [str(case.source), str(out)]
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    if proc.returncode != 0 or not (out / "model.json").is_file():
-        lines = [ln for ln in (proc.stderr + proc.stdout).splitlines() if ln.strip()]
-        raise RuntimeError(lines[-1] if lines else f"exit code {proc.returncode}")
+            argv.append(f"--{key}={options[key]}")
+    return argv + [str(case.source), str(out)]
+
+
+def convert_official_all(cases: list[FixtureCase], env: Path, cache: Path) -> dict[str, str]:
+    """Converts every case with the official converter into ``cache/<case id>`` (kept: a later run with
+    the same cache reuses it), all in one process (``official_worker.py``); returns case id -> error."""
+    errors: dict[str, str] = {}
+    todo = []
+    for case in cases:
+        out, failed = cache / case.case_id, cache / f"{case.case_id}.error"
+        if (out / "model.json").is_file():
+            continue
+        if failed.is_file():
+            errors[case.case_id] = failed.read_text(encoding="utf-8")
+            continue
+        shutil.rmtree(out, ignore_errors=True)
+        todo.append(case)
+    if not todo:
+        return errors
+    cache.mkdir(parents=True, exist_ok=True)
+    script = Path(__file__).with_name("official_worker.py")
+    log = (cache / "official_worker.log").open("a", encoding="utf-8")
+    worker = subprocess.Popen([str(env / "bin" / "python"), str(script)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=log, text=True,
+                              env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert worker.stdin is not None and worker.stdout is not None
+    try:
+        for case in todo:
+            out = cache / case.case_id
+            worker.stdin.write(json.dumps({"argv": official_argv(case, out)}) + "\n")
+            worker.stdin.flush()
+            line = worker.stdout.readline()
+            if not line:
+                raise RuntimeError(f"the official converter's worker died on {case.case_id}")
+            answer = json.loads(line)
+            if answer["ok"] and (out / "model.json").is_file():
+                print(f"official: converted {case.case_id}", flush=True)
+                continue
+            message = (answer.get("error") or "no model.json written")[:300]
+            shutil.rmtree(out, ignore_errors=True)
+            (cache / f"{case.case_id}.error").write_text(message, encoding="utf-8")
+            errors[case.case_id] = message
+            print(f"official: {case.case_id} fails: {message}", flush=True)
+    finally:
+        worker.stdin.close()
+        worker.wait()
+        log.close()
+    return errors
 
 
 def _max_err(actual: list[np.ndarray], expected: list[tuple[str, np.ndarray]]) -> float:
@@ -244,14 +289,30 @@ def summary_lines(rows: list[Row], backends: list[str]) -> list[str]:
     lines = [f"- nodes: ours <= official on {len(pairs) - len(more)} of {len(pairs)} models both convert"
              + (f"; more on {', '.join(more)}" if more else "")]
     for backend in backends:
-        timed = [(n, o, f) for n, o, f in pairs if backend in o.median_ms and backend in f.median_ms]
+        ran = [(n, o, f) for n, o, f in pairs if backend in o.median_ms and backend in f.median_ms]
+        # A time is compared only when both outputs are right: a wrong answer fast is no answer.
+        timed = [(n, o, f) for n, o, f in ran if o.ok.get(backend) and f.ok.get(backend)]
         slower = [f"{n} ({o.median_ms[backend]:.3g} vs {f.median_ms[backend]:.3g} ms)"
                   for n, o, f in timed if o.median_ms[backend] > f.median_ms[backend]]
         only_ours = [n for n, o, f in pairs if backend in o.median_ms and backend in f.errors]
-        text = f"- {backend}: ours <= official on {len(timed) - len(slower)} of {len(timed)} models both run"
+        official_wrong = [n for n, o, f in ran if o.ok.get(backend) and not f.ok.get(backend)]
+        ours_wrong = [n for n, o, f in pairs if backend in o.median_ms and not o.ok.get(backend)]
+        text = (f"- {backend}: ours <= official on {len(timed) - len(slower)} of {len(timed)} models both "
+                "run right")
         text += f"; slower on {', '.join(slower)}" if slower else ""
         text += f"; the official output fails where ours runs: {', '.join(only_ours)}" if only_ours else ""
+        text += f"; the official output is wrong where ours is right: {', '.join(official_wrong)}" \
+            if official_wrong else ""
+        text += f"; OURS WRONG: {', '.join(ours_wrong)}" if ours_wrong else ""
         lines.append(text)
+    ours_only = [r for r in rows if "official" not in r.sides or "convert" in r.sides["official"].errors]
+    for backend in backends:
+        bad = [r.case.case_id for r in ours_only if "ours" in r.sides
+               and "convert" not in r.sides["ours"].errors and not r.sides["ours"].ok.get(backend)]
+        runs = [r for r in ours_only if "ours" in r.sides and backend in r.sides["ours"].median_ms]
+        lines.append(f"- {backend}, models with no official output (it fails to convert, or ONNX): "
+                     f"{len(runs) - len(bad)} of {len(runs)} run and "
+                     "match" + (f"; failing or wrong: {', '.join(bad)}" if bad else ""))
     return lines
 
 
@@ -295,6 +356,13 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", help="case ids to run (default: all)")
     parser.add_argument("--no-fixtures", action="store_true", help="only the large models")
     parser.add_argument("--markdown", type=Path, help="also write the tables as Markdown here")
+    parser.add_argument("--large-rounds", type=int, default=None,
+                        help="recorded rounds for the large models (default: --rounds)")
+    parser.add_argument("--quiet-file", type=Path, default=None,
+                        help="held (holding the expected end time) while one model's wall-clock webgl "
+                             "timing runs, so that other jobs on a shared machine can pause")
+    parser.add_argument("--official-cache", type=Path, default=None,
+                        help="keep the official outputs here and reuse them (default: a temporary dir)")
     args = parser.parse_args()
     backends = [b for b in args.backends.split(",") if b]
     if args.official_env and not (args.official_env / "bin" / "tensorflowjs_converter").is_file():
@@ -308,10 +376,15 @@ def main() -> None:
         cases = [c for c in cases if c.case_id in set(args.only)]
 
     work = Path(tempfile.mkdtemp(prefix="tfjsconv-gq-"))
+    official_cache = args.official_cache or work / "official"
+    official_cases = [c for c in cases if c.convert_options().get("input_format") in OFFICIAL_FORMATS]
+    official_errors: dict[str, str] = {}
+    started = time.time()
+    if args.official_env:  # all converted first: TensorFlow's start-up once, and none during the timing
+        official_errors = convert_official_all(official_cases, args.official_env, official_cache)
     node_runner = TfjsRunner(timeout=3600)
     browser = BrowserRunner(timeout=3600) if "webgl" in backends else None
     rows: list[Row] = []
-    started = time.time()
     try:
         for case in cases:
             row = Row(case, case.case_id in large_ids)
@@ -321,12 +394,12 @@ def main() -> None:
                 sides.append("official")
             for name in sides:
                 side = row.sides[name] = Measured()
-                out = work / name / case.case_id
+                out = work / name / case.case_id if name == "ours" else official_cache / case.case_id
                 try:
                     if name == "ours":
                         convert_ours(case, out)
-                    else:
-                        convert_official(case, out, args.official_env)
+                    elif case.case_id in official_errors:
+                        raise RuntimeError(official_errors[case.case_id])
                 except Exception as exc:  # a failed conversion is a result, not a crash
                     message = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
                     side.errors["convert"] = message
@@ -337,24 +410,34 @@ def main() -> None:
             for backend in backends:
                 runner = browser if backend == "webgl" else node_runner
                 assert runner is not None
+                quiet = args.quiet_file if backend == "webgl" else None  # cpu/wasm compare CPU time
+                if quiet is not None:
+                    end = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(minutes=5)
+                    quiet.write_text(f"{end:%Y-%m-%d %H:%M:%S} UTC (graph_quality webgl: {case.case_id})\n")
                 # Round 0 only warms up (JIT, shader caches shared by both sides); then the recorded
                 # rounds alternate which side goes first, so drift favours neither.
-                for round_index in range(args.rounds + 1):
+                rounds = args.large_rounds if row.large and args.large_rounds is not None else args.rounds
+                for round_index in range(rounds + 1):
                     order = list(dirs) if round_index % 2 == 0 else list(reversed(dirs))
                     for name in order:
                         measure(runner, backend, dirs[name], case, row.sides[name], args,
                                 record=round_index > 0)
+                if quiet is not None:
+                    quiet.unlink(missing_ok=True)
             rows.append(row)
             print(table_lines([row], backends)[-1], flush=True)
     finally:
+        if args.quiet_file is not None:
+            args.quiet_file.unlink(missing_ok=True)
         node_runner.close()
         if browser is not None:
             browser.close()
         shutil.rmtree(work, ignore_errors=True)
 
     stamp = datetime.date.today().isoformat()
-    header = [f"Measured {stamp} on {machine()}; {len(rows)} models, {args.rounds} rounds x {args.runs} "
-              f"samples per backend and side, in {time.time() - started:.0f} s.",
+    header = [f"Measured {stamp} on {machine()}; {len(rows)} models, {args.rounds} rounds "
+              f"({args.large_rounds if args.large_rounds is not None else args.rounds} for the large models) "
+              f"x {args.runs} samples per backend and side, in {time.time() - started:.0f} s.",
               "Times are medians in ms per inference: cpu and wasm in Node, as process CPU time (wall "
               "times below); webgl in headless Chromium (SwiftShader), as wall time. "
               "**Bold**: large models. \"fails\": TF.js refused the model; \"(wrong)\": its "
