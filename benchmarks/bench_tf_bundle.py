@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tfjsconv.readers.tf.crc32c import crc32c
 from tfjsconv.readers.tf.bundle import TensorBundle
+from tfjsconv.readers.tf.crc32c import crc32c
 
 
 def _best(repeat: int, run: object) -> float:

@@ -180,7 +180,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     print("float32/int:", dict(main_counts))
     print("reduced    :", dict(reduced_counts))
     if args.only:  # a narrowed run while developing: show why cases were refused
-        reasons = Counter(reason for r in results if r["status"] == "refused" for reason in r.get("reasons", []))
+        reasons = Counter(reason for r in results if r["status"] == "refused"
+                          for reason in r.get("reasons", []))
         for reason, count in reasons.most_common():
             print(f"  {count:4d}  {reason}")
     else:

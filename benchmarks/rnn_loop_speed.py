@@ -9,7 +9,8 @@ tfjsconv twice - with the loops unrolled (the default for a static length) and a
 form used when the length is only known at run time) - and both are timed in TF.js 4.22 on cpu and wasm
 (Node), batch 1, in the same run: median of --runs samples (process CPU time per inference) after a
 warm-up, each inference waiting for its output (``execute`` for the unrolled graph, ``executeAsync``
-for the loop, as a user must call them).  Both outputs are also checked against each other (same numbers, 1e-4).
+for the loop, as a user must call them).  Both outputs are also checked against each other (same numbers,
+1e-4).
 
 Prints one Markdown table: nodes (graph + loop bodies) and median ms per form, and the speed-up.
 """
