@@ -92,6 +92,8 @@ def layer_norm(ctx: OnnxContext, node: OnnxNode) -> list[Optional[Value]]:
     x, scale, bias = ctx.required(node, 0), ctx.required(node, 1), ctx.input(node, 2)
     rank = ctx.rank(x)
     axis = normalize_axis(int(node.attr("axis", -1)), rank)
+    if not 0 <= axis < rank:  # range(-2**62, rank) below ran out of memory (found by fuzzing)
+        raise ctx.refuse(f"axis {node.attr('axis', -1)} is out of range for an input of rank {rank}")
     y = _normalize(ctx, x, list(range(axis, rank)), float(node.attr("epsilon", 1e-5)))
     y = ctx.binary("Mul", y, scale)
     if bias is not None:
