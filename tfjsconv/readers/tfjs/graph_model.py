@@ -142,7 +142,11 @@ def _bind_weights(graph: Graph, shapes: dict[str, list[int]], specs: dict[str, W
                 raise InputError(f"weight {node.name!r} has shape {list(spec.shape)} but its Const node says "
                                  f"{list(shape)}", where)
             dtype: DType = node.attrs["dtype"]
-            target = np.dtype(object) if dtype == DType.STRING else dtype.numpy
+            try:
+                target = np.dtype(object) if dtype == DType.STRING else dtype.numpy
+            except ValueError:  # DT_INVALID, resources...: no values to bind (found by fuzzing)
+                raise InputError(f"Const node {node.name!r} has dtype {dtype.tf_name}, which holds no weight "
+                                 "values", where) from None
             node.attrs["value"] = LazyArray(target, shape, _loader(read, spec, target))
             node.output(0).shape = None
             used.add(node.name)
