@@ -26,7 +26,10 @@ def _convert_and_run(tfjs: TfjsRunner, path: Path, feeds: dict[str, np.ndarray],
 def _reference(path: Path, feeds: dict[str, np.ndarray], outputs: list[str]) -> list[np.ndarray]:
     from onnx.reference import ReferenceEvaluator
 
-    return list(ReferenceEvaluator(str(path)).run(outputs, feeds))
+    try:
+        return list(ReferenceEvaluator(str(path)).run(outputs, feeds))
+    except NotImplementedError as error:  # onnx < 1.18's evaluator has no bidirectional LSTM/GRU
+        pytest.skip(f"onnx {onnx.__version__} cannot compute the reference: {error}")
 
 
 def test_loop_with_scan_outputs_and_an_outer_value(tmp_path: Path, tfjs: TfjsRunner) -> None:
