@@ -16,17 +16,16 @@ import hashlib
 import random
 import re
 import shutil
-import signal
 import tempfile
 import time
 import traceback
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from cpu_limit import cpu_time_limit
 from fuzz_cases import Case, encode, seeds
 from fuzz_mutators import mutate
 
@@ -98,20 +97,10 @@ def _target(reader: str, case: Case) -> tuple[Callable[..., None], dict[str, Any
     return _convert, options
 
 
-@contextmanager
-def _deadline(seconds: float) -> Iterator[None]:
-    """Raises Hang after ``seconds`` of CPU time (ITIMER_PROF): on a machine shared with other jobs,
-    wall time would flag slow-but-finite runs; a loop that spins in Python burns CPU either way."""
-    def expire(signum: int, frame: Any) -> None:
-        raise Hang(f"no result after {seconds:.0f} s of CPU time")
-
-    previous = signal.signal(signal.SIGPROF, expire)
-    signal.setitimer(signal.ITIMER_PROF, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_PROF, 0)
-        signal.signal(signal.SIGPROF, previous)
+def _deadline(seconds: float) -> AbstractContextManager[None]:
+    """Raises Hang after ``seconds`` of CPU time: on a machine shared with other jobs, wall time would
+    flag slow-but-finite runs."""
+    return cpu_time_limit(seconds, lambda: Hang(f"no result after {seconds:.0f} s of CPU time"))
 
 
 _TEMPLATE = re.compile(r"'[^']*'|\"[^\"]*\"|\d+|/[^\s:;,()]+")

@@ -14,16 +14,15 @@ import io
 import json
 import math
 import random
-import signal
 import struct
 import tempfile
 import warnings
 import zipfile
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Callable
 
+from cpu_limit import cpu_time_limit
 from fuzz_cases import Case
 
 Rng = random.Random
@@ -493,22 +492,11 @@ class _SlowEdit(Exception):
     """Raised by the CPU timer when h5py spends too long editing a damaged file."""
 
 
-@contextmanager
-def _cpu_limit(seconds: float) -> Iterator[None]:
+def _cpu_limit(seconds: float) -> AbstractContextManager[None]:
     """h5py, editing a mutant of a mutant, can spin for many seconds inside HDF5 (rare, seen once in
     ~3000 edits): time spent in the mutator is not a reader finding, and a silent worker looks like a
-    hang to the supervisor, so an edit gets ``seconds`` of CPU time (ITIMER_PROF, robust to a paused
-    or starved process).  A spin inside one C call is only interrupted when it returns to Python."""
-    def expire(signum: int, frame: Any) -> None:
-        raise _SlowEdit
-
-    previous = signal.signal(signal.SIGPROF, expire)
-    signal.setitimer(signal.ITIMER_PROF, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_PROF, 0)
-        signal.signal(signal.SIGPROF, previous)
+    hang to the supervisor, so an edit gets ``seconds`` of CPU time."""
+    return cpu_time_limit(seconds, _SlowEdit)
 
 
 def h5_mutate(data: bytes, rng: Rng) -> bytes:
