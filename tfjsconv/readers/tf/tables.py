@@ -209,6 +209,9 @@ def link_tables(main: Graph, source: Optional[Path] = None) -> None:
     for body in main.all_graphs():
         for node in list(body.nodes):
             if node.op in ("LookupTableFindV2", "LookupTableFind"):
+                if len(node.inputs) != 3:
+                    raise InputError(f"{node.op} node {node.name} has {len(node.inputs)} inputs; a table "
+                                     "lookup takes 3 (table, keys, default value)", source)
                 _flatten_lookup_keys(body, node)
 
 
