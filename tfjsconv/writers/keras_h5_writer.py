@@ -130,6 +130,19 @@ def write_keras_h5(path: Path, *, keras_version: str, backend: str, model_config
                    training_config: Optional[Mapping[str, Any]],
                    layers: Sequence[tuple[str, Sequence[Weight]]]) -> None:
     """Writes the model; weights are materialized one at a time."""
+    names = [name for name, _ in layers]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:  # an .h5 file keys each layer's weights by its name (found by fuzzing)
+        raise InputError(f"layer name(s) {', '.join(map(repr, twice))} appear more than once in the model; "
+                         "a Keras .h5 file needs a distinct name per layer")
+    # h5py reads "a/b" as group b inside group a, so it collides with a layer named "a".
+    known = set(names)
+    clashes = sorted(f"{prefix!r} and {name!r}" for name in names
+                     for prefix in ("/".join(name.split("/")[:i]) for i in range(1, name.count("/") + 1))
+                     if prefix in known)
+    if clashes:
+        raise InputError(f"layer names {', '.join(clashes)} collide in a Keras .h5 file, whose groups are "
+                         "keyed by layer name with '/' as the path separator")
     try:
         with h5py.File(path, "w") as handle:
             handle.attrs["keras_version"] = keras_version

@@ -155,7 +155,13 @@ def _bind_weights(graph: Graph, shapes: dict[str, list[int]], specs: dict[str, W
 def _loader(read: _READ, spec: WeightSpec, target: np.dtype) -> Callable[[], np.ndarray]:
     def load() -> np.ndarray:
         data = read(spec)
-        return data if data.dtype == target else data.astype(target)
+        if data.dtype == target:
+            return data
+        try:
+            return data.astype(target)
+        except (ValueError, TypeError):  # e.g. string bytes under a numeric Const (found by fuzzing)
+            raise InputError(f"weight {spec.name!r} holds {data.dtype} values that cannot be read as the "
+                             f"{target} its Const node declares") from None
     return load
 
 
