@@ -67,12 +67,21 @@ def _check_types(obj: Any, where: str, path: Path) -> None:
     try:
         if isinstance(obj, h5py.Dataset):
             obj.dtype  # noqa: B018  (reading the type is the check)
+        if isinstance(obj, h5py.Dataset) and obj.id.get_type().get_class() == h5py.h5t.VLEN:
+            raise InputError(f"HDF5 dataset {where!r} holds variable-length sequences, which Keras never "
+                             "writes", path)
         for name in obj.attrs:
             try:
-                obj.attrs.get_id(name).dtype  # noqa: B018
+                attr = obj.attrs.get_id(name)
+                attr.dtype  # noqa: B018
             except TypeError as exc:
                 raise InputError(f"HDF5 attribute {name!r} of {where!r} has a type that cannot be read "
                                  f"({' '.join(str(exc).split())})", path) from None
+            # Reading a damaged variable-length sequence crashes HDF5 itself (a segfault, found by
+            # fuzzing); Keras stores names as strings, never as sequences.
+            if attr.get_type().get_class() == h5py.h5t.VLEN:
+                raise InputError(f"HDF5 attribute {name!r} of {where!r} holds variable-length sequences, "
+                                 "which Keras never writes", path)
     except TypeError as exc:
         raise InputError(f"HDF5 dataset {where!r} has a type that cannot be read "
                          f"({' '.join(str(exc).split())})", path) from None

@@ -297,6 +297,9 @@ class ResourceFreezer:
     def _gather(self, graph: Graph, node: Node, params: Value, dtype: DType) -> None:
         indices = node.inputs[1]
         tindices = node.attrs.get("Tindices", DType.INT32)
+        if tindices not in (DType.INT32, DType.INT64):  # found by fuzzing: DT_QUINT16 indices
+            raise InputError(f"{node.op} node {node.name!r} has {tindices.tf_name} indices; a gather takes "
+                             "int32 or int64")
         if node.op == "ResourceGatherNd":
             new = graph.add_node("GatherNd", [params, indices], {"Tparams": dtype, "Tindices": tindices},
                                  name=node.name + "/frozen")
