@@ -169,6 +169,9 @@ def _from_zip(path: Path) -> Iterator[tuple[Any, Any, Union[Path, _Member]]]:
     """(config, metadata, model.weights.h5 as a local path or an in-place member) of a zip."""
     try:
         archive = zipfile.ZipFile(path)
+    except UnicodeDecodeError as exc:  # general-purpose bit 11 says UTF-8, the name's bytes are not
+        raise InputError(f"not a readable .keras (zip) archive: a member name flagged as UTF-8 is not "
+                         f"UTF-8 ({exc.reason} at byte {exc.start})", path) from exc
     except (zipfile.BadZipFile, OSError, NotImplementedError) as exc:
         raise InputError(f"not a readable .keras (zip) archive ({exc})", path) from exc
     with archive, tempfile.TemporaryDirectory(prefix="tfjsconv-keras-") as tmp:
