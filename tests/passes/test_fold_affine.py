@@ -165,3 +165,21 @@ def test_large_shared_kernel_is_not_copied() -> None:
         y = op(g, "MatMul", [x, w], mm, name=f"mm{i}")
         output(g, f"y{i}", op(g, "Mul", [y, const(g, np.float32(2 + i), f"s{i}")], T, name=f"mul{i}"))
     assert FoldAffine().run(g, PassContext()) is False
+
+
+def test_offsets_only_keep_the_stored_kernel() -> None:
+    """Conv2D -> BiasAdd(0) -> AddV2(c): the scale stays exactly 1, so the new kernel constant holds the
+    stored values themselves (no scaled copy is computed when it is written), bit for bit."""
+    before, after = Graph(), Graph()
+    for g in (before, after):
+        y = op(g, "Conv2D", [_image(g), const(g, _r(3, 3, 3, 4), "w")], CONV, name="conv")
+        y = op(g, "BiasAdd", [y, const(g, np.zeros(4, np.float32), "b")], {**T, "data_format": b"NHWC"},
+               name="bias")
+        output(g, "y", op(g, "AddV2", [y, const(g, _r(4, seed=14), "c")], T, name="add"))
+    stored = after.find("Conv2D")[0].inputs[1].producer.attrs["value"]
+    assert FoldAffine().run(after, PassContext()) is True
+    kernel = after.find("Conv2D")[0].inputs[1].producer
+    assert kernel.name == "conv/folded_kernel"
+    assert kernel.attrs["value"] is stored
+    feeds = _feeds(before)
+    np.testing.assert_array_equal(interpret(after, feeds)["y"], interpret(before, feeds)["y"])

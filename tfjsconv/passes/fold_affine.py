@@ -186,7 +186,10 @@ def fold_chain(ed: Editor, node: Node) -> bool:
     last = chain[-1]
     dtype: DType = node.attrs.get("T", DType.FLOAT)
     scale = affine.scale
-    folded = derive(lambda k: _scaled_kernel(k, axes, scale), (stored,), dtype=kernel.dtype, shape=shape)
+    # Only offsets folded (e.g. a zero bias dropped after a batch norm fold): ``k * 1.0`` is ``k`` bit
+    # for bit, so the stored values are reused instead of being scaled again when they are written.
+    folded = stored if np.all(scale == 1) else \
+        derive(lambda k: _scaled_kernel(k, axes, scale), (stored,), dtype=kernel.dtype, shape=shape)
     new_kernel = add_const(graph, folded, f"{node.name}/folded_kernel", dtype)
     inputs = [node.inputs[0], new_kernel]
     if node.op in _FUSED:
