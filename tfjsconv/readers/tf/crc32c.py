@@ -8,16 +8,18 @@ Inputs below 64 bytes go through a byte-at-a-time table loop.  CRC is linear ove
 through ``n`` zero bytes (a linear map, applied through four 256-entry tables); and starting from a
 state ``s`` is the same as starting from 0 with ``s`` xored into the first four bytes.  So a medium
 input is front-padded with zeros to whole 256-byte blocks, each block is checksummed in one numpy gather
-from a table per byte position, and the block results are merged pairwise in a vectorized tree.  Large
-inputs (checkpoint shards can be hundreds of MB) are cut into 2 MiB chunks after an odd-sized head
-(checksummed on up to 4 threads: numpy releases the GIL), and each chunk into many equal lanes whose
-CRCs numpy advances side by side, 8 bytes per step with four 65536-entry tables.  Every merge shifts by
-a power of two, so only a few dozen shift tables are ever built.
+from a table per byte position, and the block results are merged pairwise in a vectorized tree (its
+last levels in plain Python).  Large inputs (checkpoint shards can be hundreds of MB) are cut into
+2 MiB chunks after an odd-sized head (checksummed on up to 4 threads: numpy releases the GIL); each
+16-byte block of a chunk is checksummed with eight lookups in 65536-entry tables, one per 16-bit word,
+and the blocks are merged in a tree whose widest levels shift with 16-bit tables too.  Every merge
+shifts by a power of two, so only a few dozen shift tables are ever built.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from typing import Union
@@ -32,12 +34,11 @@ _M32 = 0xFFFFFFFF
 
 # Below this many bytes the scalar loop beats numpy's per-call overhead.
 _SMALL = 64
-# Inputs from this size on go through lanes, _CHUNK bytes at a time (which bounds the transposed copy);
-# a power of two, like every distance the merges shift by.
+# Inputs from this size on go through 16-bit word tables, _CHUNK bytes at a time (a power of two, like
+# every distance the merges shift by), on up to _THREADS threads.
+_LARGE = 1 << 18
 _CHUNK = 1 << 21  # 2 MiB
-_MAX_LANES = 1 << 12
 _THREADS = min(4, os.cpu_count() or 1)
-_MIN_LANE_BYTES = 64
 
 
 def _byte_table() -> list[int]:
@@ -59,24 +60,6 @@ def _scalar_update(state: int, data: bytes) -> int:
     for b in data:
         state = table[(state ^ b) & 0xFF] ^ (state >> 8)
     return state
-
-
-@lru_cache(maxsize=1)
-def _wide_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Slicing-by-8 tables fused pairwise into 16-bit tables (as uint64, the lanes' working type).
-
-    ``t[k][v]`` is the register contribution of byte value ``v`` followed by ``k`` zero bytes; byte
-    ``p`` (0..7) of an 8-byte word is followed by ``7 - p`` more bytes of the word.
-    """
-    t = [_TABLE_NP]
-    for _ in range(7):
-        prev = t[-1]
-        t.append(_TABLE_NP[prev & 0xFF] ^ (prev >> 8))
-    lo = np.arange(65536, dtype=np.uint32) & 0xFF
-    hi = np.arange(65536, dtype=np.uint32) >> 8
-    # 16-bit index j = byte p (low) + byte p+1 (high), as a little-endian word holds them.
-    return tuple((t[7 - p][lo] ^ t[6 - p][hi]).astype(np.uint64)  # type: ignore[return-value]
-                 for p in (0, 2, 4, 6))
 
 
 # ----- shifting a register through zero bytes --------------------------------------------------------
@@ -127,15 +110,23 @@ def _shift_scalar(state: int, k: int) -> int:
     return t0[state & 0xFF] ^ t1[(state >> 8) & 0xFF] ^ t2[(state >> 16) & 0xFF] ^ t3[state >> 24]
 
 
+_SCALAR_MERGE = 64
+
+
 def _merge(raws: np.ndarray, k: int) -> int:
     """Register update over the concatenation of blocks of 2**k bytes each, given each block's own."""
     count = 1 << max(0, int(raws.size - 1).bit_length())
     if count != raws.size:  # leading zero blocks change nothing: raw(zeros + d) = raw(d)
         raws = np.concatenate([np.zeros(count - raws.size, np.uint32), raws])
-    while raws.size > 1:
+    while raws.size > _SCALAR_MERGE:
         raws = _shift(raws[0::2], k) ^ raws[1::2]
         k += 1
-    return int(raws[0])
+    # The last levels in plain Python: each numpy level costs a dozen calls, whatever its size.
+    values = raws.tolist()
+    while len(values) > 1:
+        values = [_shift_scalar(a, k) ^ b for a, b in zip(values[0::2], values[1::2])]
+        k += 1
+    return int(values[0])
 
 
 # ----- medium inputs: a table per byte position --------------------------------------------------------
@@ -184,37 +175,79 @@ def _blocks_update(state: int, data: np.ndarray) -> int:
     return _merge(raws, _BLOCK_LOG2)
 
 
-# ----- large inputs: lanes --------------------------------------------------------------------------------
+# ----- large inputs: 16-byte blocks and a merge tree -------------------------------------------------
+# Each 16-byte block's own register value (from 0) is the xor of eight 16-bit table lookups, one per
+# little-endian 16-bit word q of the block: table q already advances its word through the 14 - 2q bytes
+# after it.  numpy computes that for a whole slice of blocks per lookup, and the block values are merged
+# pairwise (``_tree``): both are long vectorized runs with few numpy calls.  (Advancing one register per
+# lane 8 bytes at a time costs a dozen calls per step and was ~1.4x slower on 1-64 MiB inputs.)
+
+_WORD_BLOCK_LOG2 = 4
+_WORD_BLOCK = 1 << _WORD_BLOCK_LOG2
+# Blocks per gather: the index and value temporaries stay in cache (and bounded).
+_WORD_ROWS = 1 << 14
+# Merge levels with at least this many pairs look two 16-bit halves up instead of four bytes.
+_WIDE_MERGE = 1 << 12
+_LOW_HALF = 0 if sys.byteorder == "little" else 1  # the register's low 16 bits in a uint16 view
 
 
-def _lanes_raw(data: np.ndarray) -> int:
-    """Register update from 0 over one _CHUNK of ``data`` (uint8), lanes side by side."""
-    n = data.size
-    lanes = _MAX_LANES
-    while lanes > 1 and n // lanes < _MIN_LANE_BYTES:
-        lanes //= 2
-    lane_bytes = n // lanes
-    # Row j holds the j-th 8-byte word of every lane, contiguously (np.take is fastest on rows).
-    words = np.ascontiguousarray(data.view("<u8").reshape(lanes, lane_bytes // 8).T)
-    ta, tb, tc, td = _wide_tables()
-    crc = np.zeros(lanes, dtype=np.uint64)
-    word = np.empty(lanes, dtype=np.uint64)
-    index = np.empty(lanes, dtype=np.uint64)
-    # np.take wants signed indices: numpy 2.0 refuses to cast uint64 ones (the values are < 2**16).
-    signed_index = index.view(np.intp)
-    for row in words:
-        np.bitwise_xor(row, crc, out=word)
-        np.bitwise_and(word, 0xFFFF, out=index)
-        crc = np.take(ta, signed_index)
-        np.right_shift(word, 16, out=index)
-        index &= 0xFFFF
-        crc ^= np.take(tb, signed_index)
-        np.right_shift(word, 32, out=index)
-        index &= 0xFFFF
-        crc ^= np.take(tc, signed_index)
-        np.right_shift(word, 48, out=index)
-        crc ^= np.take(td, signed_index)
-    return _merge(crc.astype(np.uint32), lane_bytes.bit_length() - 1)
+@lru_cache(maxsize=1)
+def _word_tables() -> tuple[np.ndarray, ...]:
+    """Eight 65536-entry tables: word ``q`` of a 16-byte block (byte 2q low, byte 2q + 1 high)."""
+    rows = [_TABLE_NP]  # rows[m]: a byte followed by m zero bytes
+    for _ in range(_WORD_BLOCK - 1):
+        prev = rows[-1]
+        rows.append(_TABLE_NP[prev & 0xFF] ^ (prev >> 8))
+    values = np.arange(65536, dtype=np.uint32)
+    low, high = values & 0xFF, values >> 8
+    return tuple(rows[_WORD_BLOCK - 1 - 2 * q][low] ^ rows[_WORD_BLOCK - 2 - 2 * q][high]
+                 for q in range(_WORD_BLOCK // 2))
+
+
+@lru_cache(maxsize=64)
+def _wide_shift_tables(k: int) -> tuple[np.ndarray, np.ndarray]:
+    """shift(s, 2**k) = low[s & 0xFFFF] ^ high[s >> 16]."""
+    t = _pow2_tables(k)
+    values = np.arange(65536, dtype=np.uint32)
+    return t[0][values & 0xFF] ^ t[1][values >> 8], t[2][values & 0xFF] ^ t[3][values >> 8]
+
+
+def _tree(raws: np.ndarray, k: int) -> int:
+    """``_merge`` for many blocks: its widest levels shift through two 16-bit lookups per pair."""
+    count = 1 << max(0, int(raws.size - 1).bit_length())
+    if count != raws.size:  # leading zero blocks change nothing: raw(zeros + d) = raw(d)
+        raws = np.concatenate([np.zeros(count - raws.size, np.uint32), raws])
+    while raws.size >= 2 * _WIDE_MERGE:
+        low, high = _wide_shift_tables(k)
+        halves = raws.view(np.uint16)  # per pair: the first register's two halves, then the second's
+        raws = np.take(low, halves[_LOW_HALF::4]) ^ np.take(high, halves[1 - _LOW_HALF::4]) ^ raws[1::2]
+        k += 1
+    return _merge(raws, k)
+
+
+def _words_raw(data: np.ndarray) -> int:
+    """Register update from 0 over ``data`` (uint8, a whole number of 16-byte blocks)."""
+    words = data.view("<u2").reshape(-1, _WORD_BLOCK // 2)
+    tables = _word_tables()
+    raws = np.empty(words.shape[0], dtype=np.uint32)
+    for i in range(0, words.shape[0], _WORD_ROWS):
+        part = words[i:i + _WORD_ROWS]
+        acc = np.take(tables[0], part[:, 0])
+        for q in range(1, len(tables)):
+            acc ^= np.take(tables[q], part[:, q])
+        raws[i:i + _WORD_ROWS] = acc
+    return _tree(raws, _WORD_BLOCK_LOG2)
+
+
+def _shift_by(state: int, n: int) -> int:
+    """``state`` advanced through ``n`` zero bytes (the power-of-two shifts commute)."""
+    k = 0
+    while n:
+        if n & 1:
+            state = _shift_scalar(state, k)
+        n >>= 1
+        k += 1
+    return state
 
 
 def _as_uint8(data: BytesLike) -> np.ndarray:
@@ -230,21 +263,23 @@ def _update(state: int, data: BytesLike) -> int:
     arr = _as_uint8(data)
     if arr.size < _SMALL:
         return _scalar_update(state, arr.tobytes())
-    # The odd-sized head first (it absorbs the starting state), then whole _CHUNKs, whose lane layout
-    # and merge distances are always the same.
-    head = arr.size % _CHUNK
-    if head >= 4:
-        state = _blocks_update(state, arr[:head])
-    elif head:
-        state = _scalar_update(state, arr[:head].tobytes())
-    chunks = [arr[i:i + _CHUNK] for i in range(head, arr.size, _CHUNK)]
+    if arr.size < _LARGE:
+        return _blocks_update(state, arr)
+    # update(s, head + body) = shift(update(s, head), len(body)) ^ raw(body): the odd-sized head first,
+    # then whole 16-byte blocks, _CHUNK bytes at a time after an odd-sized first piece.
+    head = arr.size % _WORD_BLOCK
+    state = _scalar_update(state, arr[:head].tobytes())
+    first = head + (arr.size - head) % _CHUNK
+    if first > head:
+        state = _shift_by(state, first - head) ^ _words_raw(arr[head:first])
+    chunks = [arr[i:i + _CHUNK] for i in range(first, arr.size, _CHUNK)]
     # numpy releases the GIL inside each call, so independent chunks overlap on several cores.
     workers = min(len(chunks), _THREADS)
     if workers > 1:
         with ThreadPoolExecutor(workers) as pool:
-            raws = list(pool.map(_lanes_raw, chunks))
+            raws = list(pool.map(_words_raw, chunks))
     else:
-        raws = [_lanes_raw(chunk) for chunk in chunks]
+        raws = [_words_raw(chunk) for chunk in chunks]
     k = _CHUNK.bit_length() - 1
     for raw in raws:
         state = _shift_scalar(state, k) ^ raw
