@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import struct
+import weakref
 from pathlib import Path
 from typing import BinaryIO, Optional, Union
 
@@ -27,6 +28,7 @@ from ...ir.graph import LazyArray
 from ...ir.types import DType
 from ...limits import check_tensor
 from ..mapped import map_array
+from . import verify_ahead as ahead
 from .crc32c import crc32c, mask
 from .sstable import read_table, read_varint
 
@@ -147,6 +149,8 @@ class TensorBundle:
         self._parsed: dict[str, BundleEntryProto] = {}
         self._shards: dict[int, tuple[BinaryIO, int]] = {}
         self._verified: set[str] = set()
+        self._handed_out: dict[str, None] = {}  # keys given to tensor(), in order (verify_ahead's list)
+        self._verifier: Optional[ahead.Verifier] = None
 
     # ----- opening --------------------------------------------------------------------------------
     @classmethod
@@ -257,7 +261,26 @@ class TensorBundle:
         np_dtype = self._result_dtype(key, dtype)
         check_tensor(shape, 8 if np_dtype.kind == "O" else np_dtype.itemsize, f"tensor {key!r}",
                      self.index_path)
+        self._handed_out[key] = None
         return LazyArray(np_dtype, shape, lambda: self._load(key))
+
+    def verify_ahead(self) -> None:
+        """Starts checking the checksums of the tensors ``tensor()`` has handed out so far, in that order,
+        on a second thread (``verify_ahead.py``); each is still checked before its first use."""
+        if not self.verify_checksums or self._verifier is not None:
+            return
+        jobs = []
+        for key in self._handed_out:
+            entry = self.proto(key)
+            if entry.slices or entry.dtype == DType.STRING.value or entry.size <= 0 \
+                    or not 0 <= entry.shard_id < self.header.num_shards:
+                continue  # strings and slices are checked their own way; bad entries by the caller
+            path = str(self.shard_path(entry.shard_id))
+            jobs.append(ahead.Job(key, path, int(entry.offset), int(entry.size), int(entry.crc32c)))
+        if sum(job.size for job in jobs) < ahead.MIN_BYTES:
+            return
+        self._verifier = ahead.Verifier(jobs)
+        weakref.finalize(self, self._verifier.stop)  # a dropped bundle's tensors are never read
 
     def read(self, key: str) -> np.ndarray:
         return self.tensor(key).materialize()
@@ -416,7 +439,10 @@ class TensorBundle:
         # Once per tensor: a large LazyArray is read again by each pass that looks at it.
         if label in self._verified:
             return
-        if mask(crc32c(buf)) != entry.crc32c:
+        verdict = self._verifier.claim(label) if self._verifier is not None else None
+        if verdict is None:
+            verdict = mask(crc32c(buf)) == entry.crc32c
+        if not verdict:
             raise InputError(f"checksum mismatch in tensor {label!r}", self.shard_path(entry.shard_id))
         self._verified.add(label)
 

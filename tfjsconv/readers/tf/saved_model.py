@@ -303,6 +303,8 @@ def load_saved_model(directory: Path, tags: set[str], signature_name: str) -> Lo
     loader.add_functions(graph)
     bundle = open_checkpoint(directory)
     freeze_variables(graph, loader.bindings(bundle), bundle, directory)
+    if bundle is not None:
+        bundle.verify_ahead()  # the weights' checksums, on another core while the graph is optimized
     warnings: list[str] = []
     expanded = expand_training_batch_norms(graph)
     if expanded:
