@@ -1,18 +1,20 @@
-"""Unrolled time loop vs functional StatelessWhile: which form of a Keras RNN runs faster in TF.js.
+"""Unrolled time loop vs functional StatelessWhile loops running k steps per iteration: which form of
+a Keras RNN runs faster in TF.js, and what the default (tfjsconv's own choice) gives.
 
-    python benchmarks/rnn_loop_speed.py [--lengths 8 32 128] [--units 64 128] [--runs 15]
+    python benchmarks/rnn_loop_speed.py [--lengths 8 32 128] [--units 64] [--ks 1 2 4 8] [--runs 15]
 
 Builds tf-keras-2-layout .h5 text models with h5py (random weights, nothing from TensorFlow):
 int32 tokens -> Embedding(1000, 64) -> <RNN>(units, return_sequences) -> <RNN>(units) -> Dense(10),
 for LSTM, GRU (reset_after=True) and SimpleRNN, at each sequence length.  Each model is converted by
-tfjsconv twice - with the loops unrolled (the default for a static length) and as StatelessWhile (the
-form used when the length is only known at run time) - and both are timed in TF.js 4.22 on cpu and wasm
-(Node), batch 1, in the same run: median of --runs samples (process CPU time per inference) after a
-warm-up, each inference waiting for its output (``execute`` for the unrolled graph, ``executeAsync``
-for the loop, as a user must call them).  Both outputs are also checked against each other (same numbers,
-1e-4).
+tfjsconv in several forms - fully unrolled, a While loop of k steps per iteration for each --ks value
+(the first T mod k steps peeled in front), and the default policy - by setting the policy's two
+constants (recurrent.UNROLL_UP_TO, recurrent.STEPS_PER_ITERATION) in this process; every form is timed
+in TF.js 4.22 on cpu and wasm (Node), batch 1, in the same run: median of --runs samples (process CPU
+time per inference) after a warm-up, each inference waiting for its output (``executeAsync``, as a
+user must call a graph with loops; ``execute`` for a loop-free graph).  All outputs are checked
+against the unrolled form's (same numbers, 1e-4).
 
-Prints one Markdown table: nodes (graph + loop bodies) and median ms per form, and the speed-up.
+Prints one Markdown table: per form, nodes (graph + loop bodies) and median ms per backend.
 """
 
 from __future__ import annotations
@@ -93,11 +95,19 @@ def build_model(path: Path, cls: str, steps: int, units: int) -> None:
 
 
 def convert(source: Path, out: Path, style: str) -> int:
+    """Converts with the loop form ``style`` ("unrolled", "k<N>" or "default")."""
     import tfjsconv
+    from tfjsconv.lowering.keras.layers import recurrent
 
-    # --control_flow_v2 asks for functional control flow: the loops stay StatelessWhile.
-    tfjsconv.convert(str(source), str(out), input_format="keras", output_format="tfjs_graph_model",
-                     control_flow_v2=style == "while")
+    saved = recurrent.UNROLL_UP_TO, recurrent.STEPS_PER_ITERATION
+    if style == "unrolled":
+        recurrent.UNROLL_UP_TO = 1 << 30
+    elif style.startswith("k"):
+        recurrent.UNROLL_UP_TO, recurrent.STEPS_PER_ITERATION = 0, int(style[1:])
+    try:
+        tfjsconv.convert(str(source), str(out), input_format="keras", output_format="tfjs_graph_model")
+    finally:
+        recurrent.UNROLL_UP_TO, recurrent.STEPS_PER_ITERATION = saved
     topology = json.loads((out / "model.json").read_text())["modelTopology"]
     bodies = (topology.get("library") or {}).get("function", [])
     return len(topology["node"]) + sum(len(f.get("nodeDef", [])) for f in bodies)
@@ -108,9 +118,11 @@ def main() -> int:
     parser.add_argument("--lengths", type=int, nargs="+", default=[8, 32, 128])
     parser.add_argument("--units", type=int, nargs="+", default=[64])
     parser.add_argument("--cells", nargs="+", default=list(GATES), choices=list(GATES))
+    parser.add_argument("--ks", type=int, nargs="+", default=[1, 2, 4, 8])
     parser.add_argument("--backends", nargs="+", default=["cpu", "wasm"])
     parser.add_argument("--runs", type=int, default=15)
     args = parser.parse_args()
+    styles = ["unrolled", *[f"k{k}" for k in args.ks], "default"]
     work = Path(tempfile.mkdtemp(prefix="rnn_loop_speed_"))
     runner = TfjsRunner(timeout=1800)
     rows = []
@@ -122,33 +134,34 @@ def main() -> int:
                     build_model(source, cls, steps, units)
                     tokens = np.random.default_rng(steps).integers(0, VOCAB, (1, steps)).astype(np.int32)
                     nodes, times, outs = {}, {}, {}
-                    for style in ("auto", "while"):
+                    for style in styles:
                         out = work / f"{source.stem}_{style}"
                         nodes[style] = convert(source, out, style)
                         for backend in args.backends:
+                            runner.node.stop()  # each form in a fresh Node process
                             run = runner.execute(out, "graph", [("tokens", tokens)], ["logits"],
                                                  backend=backend, runs=args.runs, warmup=3, sample_ms=20.0)
                             # process CPU time per inference (robust on a busy machine), else wall
                             times[(style, backend)] = statistics.median(run.cpu_times_ms or run.times_ms)
                             outs[(style, backend)] = run.outputs[0][1]
-                    for backend in args.backends:
-                        np.testing.assert_allclose(outs[("while", backend)], outs[("auto", backend)],
-                                                   rtol=1e-4, atol=1e-4)
+                    for style in styles:
+                        for backend in args.backends:
+                            np.testing.assert_allclose(outs[(style, backend)], outs[("unrolled", backend)],
+                                                       rtol=1e-4, atol=1e-4)
                     rows.append((cls, units, steps, nodes, times))
                     print(f"{cls} units={units} T={steps}: nodes {nodes}, ms "
                           + ", ".join(f"{k[0]}/{k[1]} {v:.3f}" for k, v in times.items()), flush=True)
     finally:
         runner.close()
         shutil.rmtree(work, ignore_errors=True)
-    head = ["cell", "units", "T", "nodes unrolled", "nodes While"]
+    head = ["cell", "units", "T", *[f"nodes {s}" for s in styles]]
     for backend in args.backends:
-        head += [f"{backend} ms unrolled", f"{backend} ms While", f"{backend} While/unrolled"]
+        head += [f"{backend} ms {s}" for s in styles]
     print("\n| " + " | ".join(head) + " |\n|" + "---|" * len(head))
     for cls, units, steps, nodes, times in rows:
-        cells = [cls, str(units), str(steps), str(nodes["auto"]), str(nodes["while"])]
+        cells = [cls, str(units), str(steps), *[str(nodes[s]) for s in styles]]
         for backend in args.backends:
-            unrolled, loop = times[("auto", backend)], times[("while", backend)]
-            cells += [f"{unrolled:.3f}", f"{loop:.3f}", f"{loop / unrolled:.1f}x"]
+            cells += [f"{times[(s, backend)]:.2f}" for s in styles]
         print("| " + " | ".join(cells) + " |")
     return 0
 

@@ -103,8 +103,9 @@ def convert(
     output_node_names: Optional[str] = typer.Option(None, "--output_node_names", help="Comma-separated "
                                                     "output nodes (required for tf_frozen_model)."),
     control_flow_v2: bool = typer.Option(False, "--control_flow_v2/--no-control_flow_v2",
-                                         help="Accepted for compatibility: control flow always stays "
-                                         "functional (While/If), which TF.js runs fastest."),
+                                         help="Functional control flow (While/If), which TF graphs "
+                                         "always keep; Keras recurrent layers become While loops even "
+                                         "when short enough to unroll."),
     experiments: bool = typer.Option(False, "--experiments/--no-experiments",
                                      help="Accepted for compatibility; no effect."),
     metadata: Optional[str] = typer.Option(None, "--metadata", help="key:path.json[,key2:path2.json] "

@@ -78,9 +78,35 @@ def _partitioned_call(node: Node, args: list[np.ndarray], library: Library) -> l
     return _call(library, node.attrs["f"], args)
 
 
+# TensorLists (the outputs of a recurrent While loop) live here rather than among the numpy kernels:
+# a list is a 0-d object array holding a tuple, which constant folding must never see.
+def _tensor_list(items: Sequence[Optional[np.ndarray]]) -> np.ndarray:
+    handle = np.empty((), dtype=object)
+    handle[()] = tuple(items)
+    return handle
+
+
+def _list_reserve(node: Node, args: list[np.ndarray], library: Library) -> list[np.ndarray]:
+    return [_tensor_list([None] * int(np.asarray(args[1]).reshape(-1)[0]))]
+
+
+def _list_set_item(node: Node, args: list[np.ndarray], library: Library) -> list[np.ndarray]:
+    items = list(args[0].item())
+    items[int(np.asarray(args[1]).reshape(-1)[0])] = np.asarray(args[2])
+    return [_tensor_list(items)]
+
+
+def _list_stack(node: Node, args: list[np.ndarray], library: Library) -> list[np.ndarray]:
+    items = args[0].item()
+    if any(item is None for item in items):
+        raise InterpretError(f"{node.name}: stacking a TensorList with unwritten elements")
+    return [np.stack(items)]
+
+
 _CONTROL: dict[str, Callable[[Node, list[np.ndarray], Library], list[np.ndarray]]] = {
     "While": _while, "StatelessWhile": _while, "If": _if, "StatelessIf": _if,
     "PartitionedCall": _partitioned_call, "StatefulPartitionedCall": _partitioned_call,
+    "TensorListReserve": _list_reserve, "TensorListSetItem": _list_set_item, "TensorListStack": _list_stack,
 }
 
 

@@ -1,11 +1,9 @@
 """Recurrent layers (SimpleRNN, LSTM, GRU, RNN over built-in cells or stacked cells) as TF ops.
 
-The time loop is unrolled: one input projection MatMul for the whole sequence, one ``Unpack`` into
-time steps, the cell's step ops per step, one ``Pack`` of the outputs.  benchmarks/rnn_loop_speed.py
-measured this against a functional ``While`` loop in TF.js 4.22 (the form the official converter
-emits): unrolled is several times faster on cpu and wasm for every sequence length tried, because
-TF.js runs a While loop body through its async executor one iteration at a time.  The sequence
-length must therefore be static; a model whose time axis is unknown is refused with that reason.
+One input projection MatMul for the whole sequence, then the time loop in one of two forms
+(``steps_per_iteration`` picks, by length): unrolled (one ``Unpack`` into time steps, the cell's step
+ops per step, one ``Pack`` of the outputs; rnn_steps.py) or a functional ``StatelessWhile`` whose body
+runs several steps per iteration (rnn_while.py; one step when the length is only known at run time).
 
 Masks (Keras's implicit ``_keras_mask`` of shape (batch, time)) follow Keras's ``rnn`` exactly: at a
 masked step the states keep their previous values and the output repeats the previous output (or is
@@ -23,6 +21,7 @@ from ....ir.types import DType
 from ...builder import Builder, dims
 from ..registry import LayerCall, LayerWeights, Lowered, Refusal, lower_layer
 from .rnn_cells import CELL_KINDS, Cell, make_cell
+from .rnn_steps import States, run_steps
 from .rnn_while import while_loop
 
 JsonDict = dict[str, Any]
@@ -66,24 +65,42 @@ def _mask_of(call: LayerCall) -> Optional[Value]:
     return call.masks[0] if call.masks else None
 
 
-def _select(b: Builder, mask_t: Value, new: Value, old: Value) -> Value:
-    return b.op("SelectV2", [mask_t, new, old], {"T": new.dtype}, name="masked", dtype=new.dtype)
+# The default loop form for a static sequence length T, chosen by measured TF.js 4.22 speed
+# (benchmarks/rnn_loop_speed.py, numbers in benchmarks/RESULTS.md, issue 8): unrolled when T is at
+# most UNROLL_UP_TO steps; otherwise a StatelessWhile running STEPS_PER_ITERATION steps per iteration
+# (TF.js pays a fixed cost per While iteration, so more steps per iteration are faster but each adds
+# ~11 nodes per LSTM step to the loop body).  --control_flow_v2 asks for functional control flow: every
+# recurrent layer becomes such a While, whatever its length.
+UNROLL_UP_TO = 8
+STEPS_PER_ITERATION = 4
+
+
+def steps_per_iteration(steps: Optional[int], opts: LoopOptions) -> Optional[int]:
+    """None to unroll the ``steps``-long loop, else the steps per While iteration."""
+    if steps is None:
+        return 1
+    if opts.unroll and steps <= UNROLL_UP_TO:
+        return None
+    return min(STEPS_PER_ITERATION, steps)
 
 
 def run_loop(b: Builder, cells: Sequence[Cell], x: Value, mask: Optional[Value],
              initial: Optional[list[list[Value]]], opts: LoopOptions) -> tuple[Value, list[Value]]:
-    """The unrolled time loop of ``cells`` (stacked: each feeds the next within a step) over ``x``
+    """The time loop of ``cells`` (stacked: each feeds the next within a step) over ``x``
     (batch, time, features).  Returns (sequence or last output, final states of every cell)."""
     shape = dims(x)
     if shape is None or len(shape) < 3:
         raise Refusal("expects a (batch, time, ...) input")
     steps = shape[1]
-    if steps is None or not opts.unroll:
-        return while_loop(b, cells, x, mask, initial, return_sequences=opts.return_sequences,
-                          go_backwards=opts.go_backwards, zero_output_for_mask=opts.zero_output_for_mask,
-                          reverse_outputs=opts.reverse_outputs, label=cells[0].label)
     if steps == 0:
         raise Refusal("has an empty time axis")
+    per_iteration = steps_per_iteration(steps, opts)
+    if per_iteration is not None:
+        return while_loop(b, cells, x, mask, initial, return_sequences=opts.return_sequences,
+                          go_backwards=opts.go_backwards, zero_output_for_mask=opts.zero_output_for_mask,
+                          reverse_outputs=opts.reverse_outputs, label=cells[0].label,
+                          per_iteration=per_iteration)
+    assert steps is not None
     with b.scope("inputs"):
         pieces = cells[0].project(x)
         columns = [b.outputs("Unpack", [p], {"num": steps, "axis": 1, "T": p.dtype}, num_outputs=steps,
@@ -94,53 +111,20 @@ def run_loop(b: Builder, cells: Sequence[Cell], x: Value, mask: Optional[Value],
             flag = b.expand_dims(flag, -1, "mask/expand")
             mask_steps = b.outputs("Unpack", [flag], {"num": steps, "axis": 1, "T": DType.BOOL},
                                    num_outputs=steps, name="mask/steps")
-    states: list[list[Optional[Value]]] = (
-        [list(s) for s in initial] if initial is not None else [[None] * c.state_count for c in cells])
-    outputs: list[Value] = []
-    previous: Optional[Value] = None
-    order = range(steps - 1, -1, -1) if opts.go_backwards else range(steps)
-    for t in order:
-        with b.scope(f"step_{t}"):
-            out: Optional[Value] = None
-            new_states: list[list[Value]] = []
-            for k, cell in enumerate(cells):
-                with b.scope(f"cell_{k}") if len(cells) > 1 else _no_scope():
-                    step_in = [col[t] for col in columns] if k == 0 else cell.project(out)  # type: ignore
-                    out, cell_states = cell.step(step_in, states[k])
-                new_states.append(cell_states)
-            assert out is not None
-            if mask_steps is not None:
-                m = mask_steps[t]
-                zeros: dict[int, Value] = {}
-
-                def zero_like(v: Value, zeros: dict[int, Value] = zeros) -> Value:
-                    key = v.shape.dims[-1] if v.shape is not None and v.shape.dims else -1
-                    if key not in zeros:
-                        zeros[key] = b.op("ZerosLike", [v], {"T": v.dtype}, name="zeros")
-                    return zeros[key]
-
-                new_states = [[_select(b, m, n, o if o is not None else zero_like(n))
-                               for n, o in zip(ns, olds)] for ns, olds in zip(new_states, states)]
-                fallback = zero_like(out) if opts.zero_output_for_mask or previous is None else previous
-                out = _select(b, m, out, fallback)
-            states = new_states  # type: ignore[assignment]
-            previous = out
-            outputs.append(out)
-    final_states = [s for cell_states in states for s in cell_states]  # type: ignore[misc]
+    states: States = ([list(s) for s in initial] if initial is not None
+                      else [[None] * c.state_count for c in cells])
+    order = list(range(steps - 1, -1, -1) if opts.go_backwards else range(steps))
+    done = run_steps(b, cells, [[col[t] for col in columns] for t in order],
+                     [mask_steps[t] for t in order] if mask_steps is not None else None, states, None,
+                     zero_output_for_mask=opts.zero_output_for_mask, labels=order)
+    final_states = [s for cell_states in done.states for s in cell_states]
+    outputs = done.outputs
     if not opts.return_sequences:
-        return outputs[-1], final_states  # type: ignore[return-value]
+        return outputs[-1], final_states
     if opts.reverse_outputs:
         outputs = outputs[::-1]
     seq = b.op("Pack", outputs, {"N": len(outputs), "axis": 1, "T": outputs[0].dtype}, name="sequence")
-    return seq, final_states  # type: ignore[return-value]
-
-
-class _no_scope:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
+    return seq, final_states
 
 
 def _cell_entries(cls: str, config: JsonDict) -> list[tuple[str, JsonDict]]:
