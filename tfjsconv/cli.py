@@ -104,8 +104,8 @@ def convert(
                                                     "output nodes (required for tf_frozen_model)."),
     control_flow_v2: bool = typer.Option(False, "--control_flow_v2/--no-control_flow_v2",
                                          help="Functional control flow (While/If), which TF graphs "
-                                         "always keep; Keras recurrent layers become While loops even "
-                                         "when short enough to unroll."),
+                                         "always keep; Keras recurrent layers become While loops of one "
+                                         "step per iteration (the smallest graph) even when short."),
     experiments: bool = typer.Option(False, "--experiments/--no-experiments",
                                      help="Accepted for compatibility; no effect."),
     metadata: Optional[str] = typer.Option(None, "--metadata", help="key:path.json[,key2:path2.json] "

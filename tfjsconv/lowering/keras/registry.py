@@ -103,7 +103,8 @@ class LoweringOptions:
 
     # Recurrent layers with a static sequence length: unrolled when short, else While loops of several
     # steps per iteration (the default, by measured TF.js speed: recurrent.steps_per_iteration), or
-    # always While loops (False: --control_flow_v2, the official flag asking for functional control flow).
+    # always one-step While loops (False: --control_flow_v2, the official flag asking for functional
+    # control flow).
     unroll_loops: bool = True
 
 

@@ -74,11 +74,11 @@ def test_loop_body_runs_k_steps_after_the_peeled_remainder(blocks: int) -> None:
 
 def test_default_unrolls_short_sequences_and_loops_long_ones() -> None:
     """The default policy: unrolled up to UNROLL_UP_TO steps, else STEPS_PER_ITERATION steps per
-    While iteration; --control_flow_v2 (unroll_loops=False) always loops."""
+    While iteration; --control_flow_v2 (unroll_loops=False) always loops, one step per iteration."""
     opts = recurrent.LoopOptions(True, False, False)
     assert recurrent.steps_per_iteration(recurrent.UNROLL_UP_TO, opts) is None
     assert recurrent.steps_per_iteration(recurrent.UNROLL_UP_TO + 1, opts) == recurrent.STEPS_PER_ITERATION
     assert recurrent.steps_per_iteration(None, opts) == 1
     functional_flow = recurrent.LoopOptions(True, False, False, unroll=False)
-    assert recurrent.steps_per_iteration(3, functional_flow) == 3
-    assert recurrent.steps_per_iteration(100, functional_flow) == recurrent.STEPS_PER_ITERATION
+    assert recurrent.steps_per_iteration(3, functional_flow) == 1
+    assert recurrent.steps_per_iteration(100, functional_flow) == 1

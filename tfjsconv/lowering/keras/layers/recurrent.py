@@ -66,20 +66,23 @@ def _mask_of(call: LayerCall) -> Optional[Value]:
 
 
 # The default loop form for a static sequence length T, chosen by measured TF.js 4.22 speed
-# (benchmarks/rnn_loop_speed.py, numbers in benchmarks/RESULTS.md, issue 8): unrolled when T is at
-# most UNROLL_UP_TO steps; otherwise a StatelessWhile running STEPS_PER_ITERATION steps per iteration
-# (TF.js pays a fixed cost per While iteration, so more steps per iteration are faster but each adds
-# ~11 nodes per LSTM step to the loop body).  --control_flow_v2 asks for functional control flow: every
-# recurrent layer becomes such a While, whatever its length.
+# (benchmarks/rnn_loop_speed.py and keras_graph.py, numbers in benchmarks/RESULTS.md, issue 8).
+# Unrolled is the fastest form at every length, but costs ~11 nodes per LSTM step; a While loop pays
+# a fixed cost per iteration in TF.js's async executor, so more steps per iteration run faster while
+# each adds a step's ops to the body.  Default: unrolled up to UNROLL_UP_TO steps (about the size of
+# the loop form), else STEPS_PER_ITERATION steps per While iteration, the most that keeps a two-layer
+# LSTM(64) text model over 32 tokens within the official converter's node count (150 nodes against
+# 207; 5 steps would give 217).  --control_flow_v2 asks for functional control flow: every recurrent
+# layer becomes a While loop of one step per iteration, the smallest graph (82 nodes there).
 UNROLL_UP_TO = 8
 STEPS_PER_ITERATION = 4
 
 
 def steps_per_iteration(steps: Optional[int], opts: LoopOptions) -> Optional[int]:
     """None to unroll the ``steps``-long loop, else the steps per While iteration."""
-    if steps is None:
+    if steps is None or not opts.unroll:
         return 1
-    if opts.unroll and steps <= UNROLL_UP_TO:
+    if steps <= UNROLL_UP_TO:
         return None
     return min(STEPS_PER_ITERATION, steps)
 
