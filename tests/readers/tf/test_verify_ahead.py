@@ -92,10 +92,10 @@ def test_caller_checks_what_the_thread_has_not_reached(tmp_path: Path,
     gate, checked = threading.Event(), []
     original = Verifier._check
 
-    def gated(self: Verifier, job: Job, files: dict) -> object:
+    def gated(self: Verifier, job: Job, files: dict, buffer: bytearray) -> object:
         checked.append(job.key)
         assert gate.wait(30)
-        return original(self, job, files)
+        return original(self, job, files, buffer)
 
     monkeypatch.setattr(Verifier, "_check", gated)
     verifier = Verifier(jobs)

@@ -11,9 +11,9 @@ input is front-padded with zeros to whole 256-byte blocks, each block is checksu
 from a table per byte position, and the block results are merged pairwise in a vectorized tree (its
 last levels in plain Python).  Large inputs (checkpoint shards can be hundreds of MB) are cut into
 2 MiB chunks after an odd-sized head (checksummed on up to 4 threads: numpy releases the GIL); each
-16-byte block of a chunk is checksummed with eight lookups in 65536-entry tables, one per 16-bit word,
-and the blocks are merged in a tree whose widest levels shift with 16-bit tables too.  Every merge
-shifts by a power of two, so only a few dozen shift tables are ever built.
+16-byte block of a chunk is checksummed with eight lookups in 65536-entry tables, one per 16-bit word
+(2 MiB of tables in all), and the blocks are merged in the same tree.  Every merge shifts by a power of
+two, so only a few dozen (1 KiB) shift tables are ever built.
 """
 
 from __future__ import annotations
@@ -111,6 +111,7 @@ def _shift_scalar(state: int, k: int) -> int:
 
 
 _SCALAR_MERGE = 64
+_BYTE = (0, 1, 2, 3) if sys.byteorder == "little" else (3, 2, 1, 0)  # byte j of a uint32 in memory
 
 
 def _merge(raws: np.ndarray, k: int) -> int:
@@ -118,8 +119,14 @@ def _merge(raws: np.ndarray, k: int) -> int:
     count = 1 << max(0, int(raws.size - 1).bit_length())
     if count != raws.size:  # leading zero blocks change nothing: raw(zeros + d) = raw(d)
         raws = np.concatenate([np.zeros(count - raws.size, np.uint32), raws])
+    raws = np.ascontiguousarray(raws, dtype=np.uint32)
     while raws.size > _SCALAR_MERGE:
-        raws = _shift(raws[0::2], k) ^ raws[1::2]
+        t = _pow2_tables(k)
+        # Per pair: the first register's four bytes, then the second's; the bytes index the tables
+        # directly (no shifting and masking).
+        pairs = raws.view(np.uint8).reshape(-1, 8)
+        raws = (np.take(t[0], pairs[:, _BYTE[0]]) ^ np.take(t[1], pairs[:, _BYTE[1]])
+                ^ np.take(t[2], pairs[:, _BYTE[2]]) ^ np.take(t[3], pairs[:, _BYTE[3]]) ^ raws[1::2])
         k += 1
     # The last levels in plain Python: each numpy level costs a dozen calls, whatever its size.
     values = raws.tolist()
@@ -179,16 +186,13 @@ def _blocks_update(state: int, data: np.ndarray) -> int:
 # Each 16-byte block's own register value (from 0) is the xor of eight 16-bit table lookups, one per
 # little-endian 16-bit word q of the block: table q already advances its word through the 14 - 2q bytes
 # after it.  numpy computes that for a whole slice of blocks per lookup, and the block values are merged
-# pairwise (``_tree``): both are long vectorized runs with few numpy calls.  (Advancing one register per
+# pairwise (``_merge``): both are long vectorized runs with few numpy calls.  (Advancing one register per
 # lane 8 bytes at a time costs a dozen calls per step and was ~1.4x slower on 1-64 MiB inputs.)
 
 _WORD_BLOCK_LOG2 = 4
 _WORD_BLOCK = 1 << _WORD_BLOCK_LOG2
 # Blocks per gather: the index and value temporaries stay in cache (and bounded).
 _WORD_ROWS = 1 << 14
-# Merge levels with at least this many pairs look two 16-bit halves up instead of four bytes.
-_WIDE_MERGE = 1 << 12
-_LOW_HALF = 0 if sys.byteorder == "little" else 1  # the register's low 16 bits in a uint16 view
 
 
 @lru_cache(maxsize=1)
@@ -204,27 +208,6 @@ def _word_tables() -> tuple[np.ndarray, ...]:
                  for q in range(_WORD_BLOCK // 2))
 
 
-@lru_cache(maxsize=64)
-def _wide_shift_tables(k: int) -> tuple[np.ndarray, np.ndarray]:
-    """shift(s, 2**k) = low[s & 0xFFFF] ^ high[s >> 16]."""
-    t = _pow2_tables(k)
-    values = np.arange(65536, dtype=np.uint32)
-    return t[0][values & 0xFF] ^ t[1][values >> 8], t[2][values & 0xFF] ^ t[3][values >> 8]
-
-
-def _tree(raws: np.ndarray, k: int) -> int:
-    """``_merge`` for many blocks: its widest levels shift through two 16-bit lookups per pair."""
-    count = 1 << max(0, int(raws.size - 1).bit_length())
-    if count != raws.size:  # leading zero blocks change nothing: raw(zeros + d) = raw(d)
-        raws = np.concatenate([np.zeros(count - raws.size, np.uint32), raws])
-    while raws.size >= 2 * _WIDE_MERGE:
-        low, high = _wide_shift_tables(k)
-        halves = raws.view(np.uint16)  # per pair: the first register's two halves, then the second's
-        raws = np.take(low, halves[_LOW_HALF::4]) ^ np.take(high, halves[1 - _LOW_HALF::4]) ^ raws[1::2]
-        k += 1
-    return _merge(raws, k)
-
-
 def _words_raw(data: np.ndarray) -> int:
     """Register update from 0 over ``data`` (uint8, a whole number of 16-byte blocks)."""
     words = data.view("<u2").reshape(-1, _WORD_BLOCK // 2)
@@ -236,7 +219,7 @@ def _words_raw(data: np.ndarray) -> int:
         for q in range(1, len(tables)):
             acc ^= np.take(tables[q], part[:, q])
         raws[i:i + _WORD_ROWS] = acc
-    return _tree(raws, _WORD_BLOCK_LOG2)
+    return _merge(raws, _WORD_BLOCK_LOG2)
 
 
 def _shift_by(state: int, n: int) -> int:

@@ -3,11 +3,12 @@
 A conversion reads each weight once, in roughly the order the reader handed the tensors out, and
 verifying a tensor's CRC-32C when it is first read puts ~0.2 s per 100 MB on the critical path.
 ``Verifier`` checks the same tensors in that order on a daemon thread (numpy's table lookups release
-the GIL), a window at a time through its own short-lived mappings, so at most one window more of the
-file is resident.  The bundle asks it before checking a tensor itself: a result already computed is
-reused, one being computed is waited for, and a tensor the thread has not reached yet is claimed and
-checked by the caller as before (the thread then skips it).  The thread only computes: a mismatch is
-reported by the bundle with its usual error, and only for a tensor the conversion actually reads.
+the GIL), a window at a time read into one reusable buffer: at most one window more is resident, and
+the file's pages are not faulted into this process twice.  The bundle asks it before checking a tensor
+itself: a result already computed is reused, one being computed is waited for, and a tensor the thread
+has not reached yet is claimed and checked by the caller as before (the thread then skips it).  The
+thread only computes: a mismatch is reported by the bundle with its usual error, and only for a
+tensor the conversion actually reads.
 """
 
 from __future__ import annotations
@@ -19,10 +20,9 @@ from typing import BinaryIO, NamedTuple, Optional, Union
 
 import numpy as np
 
-from ..mapped import map_array
 from .crc32c import crc32c, mask
 
-WINDOW = 1 << 21  # one crc32c chunk: the thread stays on one core and the caller keeps the other
+WINDOW = 1 << 20  # under one crc32c chunk: the thread stays on one core and the caller keeps the other
 MIN_BYTES = 16 << 20  # below this a thread is not worth starting (small models start fast without one)
 
 _CALLER = "caller"  # claimed by the bundle's own thread
@@ -71,6 +71,7 @@ class Verifier:
 
     def _run(self) -> None:
         files: dict[str, BinaryIO] = {}
+        buffer = bytearray(WINDOW)
         try:
             for job in self._jobs:
                 if self._stopped:
@@ -82,7 +83,7 @@ class Verifier:
                     self._state[job.key] = done
                 verdict: Optional[bool] = None
                 try:
-                    verdict = self._check(job, files)
+                    verdict = self._check(job, files, buffer)
                 except Exception:  # noqa: BLE001 - the caller reads the tensor and reports what is wrong
                     verdict = None
                 finally:
@@ -94,18 +95,24 @@ class Verifier:
             for handle in files.values():
                 handle.close()
 
-    def _check(self, job: Job, files: dict[str, BinaryIO]) -> Optional[bool]:
+    def _check(self, job: Job, files: dict[str, BinaryIO], buffer: bytearray) -> Optional[bool]:
         handle = files.get(job.path)
         if handle is None:
-            handle = files[job.path] = open(job.path, "rb")
+            handle = files[job.path] = open(job.path, "rb", buffering=0)
         if job.offset < 0 or job.size <= 0 or job.offset + job.size > os.fstat(handle.fileno()).st_size:
             return None  # truncated or corrupt entry: the caller's read says which
+        view, values = memoryview(buffer), np.frombuffer(buffer, dtype=np.uint8)
+        handle.seek(job.offset)
         crc = 0
-        for start in range(0, job.size, WINDOW):
+        for start in range(0, job.size, len(buffer)):
             if self._stopped:
                 return None
-            count = min(WINDOW, job.size - start)
-            window = map_array(handle.fileno(), job.offset + start, np.dtype(np.uint8), (count,))
-            crc = crc32c(window, crc)
-            del window  # its mapping (and the pages it made resident) goes with it
+            count = min(len(buffer), job.size - start)
+            filled = 0
+            while filled < count:
+                got = handle.readinto(view[filled:count])
+                if not got:
+                    return None  # the file shrank: the caller's read reports it
+                filled += got
+            crc = crc32c(values[:count], crc)
         return mask(crc) == job.masked_crc
