@@ -116,22 +116,14 @@ class _Affine:
 
 
 def _scaled_kernel(kernel: np.ndarray, axes: tuple[int, ...], scale: np.ndarray) -> np.ndarray:
-    """``kernel * scale`` in float64, cast back - a block of rows at a time: the folded kernel is
-    computed again while it is written (``derive``), and a float64 copy of all of it would triple
-    the memory a large weight needs."""
+    """``kernel * scale`` computed in float64 and cast back: the folded kernel is computed again while
+    it is written (``derive``), and a float64 copy of all of it would triple the memory a large weight
+    needs, so numpy casts each buffer of the product back as it goes (the same rounding as ``astype``)."""
     shape = [1] * kernel.ndim
     for axis in axes:
         shape[axis] = kernel.shape[axis]
-    factor = scale.reshape(shape)
     out = np.empty(kernel.shape, kernel.dtype)
-    if kernel.ndim == 0:
-        out[...] = kernel * factor
-        return out
-    row = max(1, int(np.prod(kernel.shape[1:], dtype=np.int64)))
-    step = max(1, (1 << 17) // row)
-    for i in range(0, kernel.shape[0], step):
-        rows = factor if factor.shape[0] == 1 else factor[i:i + step]
-        out[i:i + step] = kernel[i:i + step] * rows  # float32 * float64 -> float64, then cast
+    np.multiply(kernel, scale.reshape(shape), out=out, dtype=np.float64, casting="unsafe")
     return out
 
 

@@ -45,14 +45,12 @@ def _source(graph: Graph, bn: Node, is_main: bool) -> Optional[tuple[Node, Optio
 
 
 def _scaled(w: np.ndarray, factor: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """``(w * factor).astype(dtype)`` in float64, a block of rows at a time: a folded weight is computed
-    while it is written, and a float64 copy of all of it would triple its memory."""
+    """``(w * factor).astype(dtype)`` computed in float64: a folded weight is computed while it is
+    written, and a float64 copy of all of it would triple its memory, so numpy casts each buffer of the
+    product back as it goes (the same rounding as ``astype``, no whole-size temporary)."""
     out = np.empty(w.shape, dtype)
     rows_in = w.reshape((-1, *factor.shape))
-    rows_out = out.reshape(rows_in.shape)
-    step = max(1, (1 << 17) // max(1, factor.size))
-    for i in range(0, rows_in.shape[0], step):
-        rows_out[i:i + step] = rows_in[i:i + step] * factor  # float32 * float64 -> float64, then cast
+    np.multiply(rows_in, factor, out=out.reshape(rows_in.shape), dtype=np.float64, casting="unsafe")
     return out
 
 
