@@ -98,3 +98,21 @@ def test_the_command_flushes_its_output_before_ending(tmp_path: Path) -> None:
     assert closed.returncode == 0, closed.stderr
     assert closed.stderr == ""
     assert (tmp_path / "out2" / "model.json").is_file()
+
+
+@pytest.mark.parametrize("given, expected", [(None, "1"), ("3", "3")])
+def test_the_command_asks_openblas_for_one_thread_unless_told(tmp_path: Path, given: Any,
+                                                              expected: str) -> None:
+    # The command converts a real model; the child reports the thread count its numpy's OpenBLAS
+    # was configured with, read back from the environment the command left for it.
+    source = dense_model(tmp_path / "m.h5")
+    probe = ("import os, sys; from tfjsconv import entry; "
+             "entry._exit_now = lambda: print(os.environ.get('OPENBLAS_NUM_THREADS')); "
+             f"sys.argv = ['tfjsconv', {str(source)!r}, {str(tmp_path / 'out')!r}, '--quiet']; entry.main()")
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    if given is not None:
+        env["OPENBLAS_NUM_THREADS"] = given
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == expected
+    assert (tmp_path / "out" / "model.json").is_file()
