@@ -104,7 +104,10 @@ def _compose(ed: Editor, outer: Step) -> bool:
     node = outer.node
     out = node.outputs[0]
     dtype_t: DType = out.dtype or inner_node.outputs[0].dtype or DType.from_numpy(outer.c.dtype)
-    np_dtype = dtype_t.numpy
+    try:
+        np_dtype = dtype_t.numpy
+    except ValueError:  # found by fuzzing: DT_QUINT8 arithmetic has no numpy type to fold in
+        return False
     if inner.kind == outer.kind:  # (x*a)*b, (x+a)+b
         c = _combined(inner.c, outer.c, outer.kind, np_dtype)
         if c is None:

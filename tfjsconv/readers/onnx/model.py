@@ -78,7 +78,12 @@ def _external_array(tensor: Any, base: Path, path: Path) -> LazyArray:
         raise InputError(
             f"initializer {tensor.name!r} points outside the model directory ({location!r})", path
         )
-    if not target.is_file():
+    try:
+        present = target.is_file()
+    except OSError as exc:  # found by fuzzing: a location longer than the file system allows
+        raise InputError(f"external data file {location[:80]!r} of initializer {tensor.name!r} cannot be "
+                         f"opened ({exc.strerror})", path) from exc
+    if not present:
         raise InputError(f"external data file {location!r} of initializer {tensor.name!r} is missing", path)
     what = f"initializer {tensor.name!r}"
     if onnx_dtype(tensor.data_type) in (DType.STRING, DType.BFLOAT16):

@@ -304,7 +304,10 @@ class ResourceFreezer:
             new = graph.add_node("GatherNd", [params, indices], {"Tparams": dtype, "Tindices": tindices},
                                  name=node.name + "/frozen")
         else:
-            batch_dims = int(node.attrs.get("batch_dims", 0))
+            batch_dims = node.attrs.get("batch_dims", 0)
+            if not isinstance(batch_dims, int) or not -64 <= batch_dims <= 64:  # fuzzing: a string there
+                raise InputError(f"{node.op} node {node.name!r} has a batch_dims attribute that is not "
+                                 "a small integer")
             axis = graph.add_const(np.array(batch_dims, dtype=tindices.numpy), name=node.name + "/axis",
                                    dtype=tindices)
             new = graph.add_node("GatherV2", [params, indices, axis.output(0)],
