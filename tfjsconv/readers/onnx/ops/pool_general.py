@@ -57,6 +57,9 @@ def _pad(ctx: OnnxContext, x: Value, pads: list[tuple[int, int]], fill: float) -
                   dtype=x.dtype)
 
 
+MAX_POOL_TAPS = 4096  # a window this lowering writes out tap by tap (7x7x7 pools have 343)
+
+
 def _tap(ctx: OnnxContext, xp: Value, offsets: tuple[int, ...], strides: list[int], outs: list[int]) -> Value:
     n = len(offsets)
     begin = [0, 0, *offsets]
@@ -87,6 +90,14 @@ def general_pool(ctx: OnnxContext, node: OnnxNode, kind: str) -> list[Optional[V
     fill = float(np.finfo(np.float32).min) if kind == "max" else 0.0
     work = x if kind != "lp" else _lp_power(ctx, x, int(node.attr("p", 2)))
     xp = _pad(ctx, work, full, fill)
+    tap_count = int(np.prod(kernel, dtype=np.int64))
+    # Found by fuzzing: a zero-sized kernel left no window at all, and a kernel of millions of taps
+    # emitted one slice per tap for minutes.
+    if tap_count < 1:
+        raise ctx.refuse(f"kernel_shape {list(kernel)} has a dimension below 1")
+    if tap_count > MAX_POOL_TAPS:
+        raise ctx.refuse(f"a pooling window of {tap_count} taps is too large to lower to TF ops (at most "
+                         f"{MAX_POOL_TAPS})")
     taps = list(itertools.product(*[range(k) for k in kernel]))
     want_indices = kind == "max" and len(node.outputs) > 1 and bool(node.outputs[1])
     best: Optional[Value] = None
