@@ -14,4 +14,6 @@ def attr_text(value: Any) -> str:
     an absent attr (None) is ""."""
     if value is None:
         return ""
-    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+    # errors="replace": found by fuzzing, a non-UTF-8 fused_ops entry; the replaced text then matches
+    # no known value, so the attr is treated as the unknown value it is.
+    return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else str(value)

@@ -37,6 +37,11 @@ def _fold(node: Node, ctx: PassContext) -> tuple[ArrayLike, ...] | None:
         results = compute(*(read_array(a) for a in sources))  # read a weight without pinning it
     except NotComputable:
         return None
+    except (ValueError, IndexError, TypeError):
+        # numpy rejected the constants (found by fuzzing: ConcatV2 of a matrix and a scalar).  TF would
+        # reject them at run time too; left unfolded, TF.js reports it where the graph runs, and a
+        # kernel's own gap never stops a conversion.
+        return None
     size = sum(r.nbytes for r in results)
     if size > ctx.fold_size_limit:
         return None
