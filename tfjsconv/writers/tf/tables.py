@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from ...errors import UnsupportedError
+from ...errors import InputError, UnsupportedError
 from ...ir.attrs import RESOURCE_KEY_ATTR
 from ...ir.graph import ArrayLike, Graph, Node, Value
 from ...ir.types import DType, Shape
@@ -69,6 +69,9 @@ def _tables_of(init: Graph) -> dict[str, Table]:
         if table.name in tables:
             raise UnsupportedError(f"lookup table {table.name} is filled twice by the initializer")
         attrs = {k: table.attrs[k] for k in _TABLE_ATTRS if k in table.attrs}
+        missing = [k for k in ("key_dtype", "value_dtype") if not isinstance(attrs.get(k), DType)]
+        if missing:  # found by fuzzing: a table node without its dtypes (KeyError when written)
+            raise InputError(f"lookup table {table.name} has no {' or '.join(missing)} attribute")
         tables[table.name] = Table(table.name, attrs, keys, values)
     allowed = _FILL_OPS | set(_TABLE_OPS) | {"Const", "Identity"}
     others = sorted(n.op for n in init.nodes if n.op not in allowed)
