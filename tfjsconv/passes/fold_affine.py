@@ -155,7 +155,8 @@ def fold_chain(ed: Editor, node: Node) -> bool:
     bias = None
     if node.op in _FUSED:
         bias = const_of(node.inputs[2])
-        if bias is None or bias.ndim != 1 or bias.shape[0] != channels:
+        # kind "f": found by fuzzing, a string bias constant (float64 conversion raised ValueError)
+        if bias is None or bias.ndim != 1 or bias.shape[0] != channels or bias.dtype.kind != "f":
             return False
     affine = _Affine(channels, _out_rank(node, kernel), bias)
     chain: list[Node] = []
