@@ -3,7 +3,8 @@ import time, and the passes (fusions, folding, sorting) index node inputs withou
 
 * every node of an op TF.js maps has at least the inputs the op takes (TF.js's own op table says
   which input positions each op reads);
-* no cycle other than a TF1 loop's NextIteration -> Merge back edge.
+* no cycle other than a TF1 loop's NextIteration -> Merge back edge;
+* every attr has the kind (and, for TensorFlow graphs, a value) its OpDef allows (``attr_checks``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from ..errors import InputError
 from ..ir.graph import Graph
 from ..ir.types import DType
 from ..ops.registry import op_info
+from .attr_checks import check_attrs
 
 
 def _required_inputs(op: str) -> int:
@@ -32,8 +34,9 @@ def _required_inputs(op: str) -> int:
     return needed
 
 
-def check_graph(graph: Graph, source: Optional[Union[str, Path]] = None) -> None:
-    """Raises InputError when a body of ``graph`` (main or library) breaks the rules above."""
+def check_graph(graph: Graph, source: Optional[Union[str, Path]] = None, allowed_values: bool = True) -> None:
+    """Raises InputError when a body of ``graph`` (main or library) breaks the rules above;
+    ``allowed_values=False`` checks attr kinds but not TensorFlow's allowed values (TF.js graphs)."""
     for body in graph.all_graphs():
         for node in body.nodes:
             if node.op == "Placeholder" and not isinstance(node.attrs.get("dtype"), DType):
@@ -47,3 +50,4 @@ def check_graph(graph: Graph, source: Optional[Union[str, Path]] = None) -> None
             body.toposort()
         except ValueError as exc:
             raise InputError(f"the graph is not a DAG: {exc}", source) from None
+    check_attrs(graph, source, allowed_values)

@@ -250,7 +250,7 @@ def read_tfjs_graph_model(path: Path) -> TfjsGraphModel:
         _bind_weights(init, init_shapes, specs, read, used, where)
     _json_walk(_set_signature, document, graph, init, where)
     quantized = sorted(name for name in used if specs[name].quantization is not None)
-    check_graph(graph, where)
+    check_graph(graph, where, allowed_values=False)
     if init is not None:
-        check_graph(init, where)
+        check_graph(init, where, allowed_values=False)
     return TfjsGraphModel(where, document, graph, init, quantized)
