@@ -111,6 +111,10 @@ def _print_summary(report: Any) -> None:
         loader = "loadLayersModel" if report.output_format == "tfjs_layers_model" else "loadGraphModel"
         print(f"Load it in TF.js with: await tf.{loader}('<where you serve "
               f"{Path(report.output_dir).name}>/model.json')")
+        if report.summary.async_ops:
+            ops = ", ".join(report.summary.async_ops)
+            print(f"Run it with: await model.executeAsync(inputs) (it has {ops}, "
+                  "which model.execute() refuses)")
     elif report.output_format in _PYTHON_LOADERS:
         loading = _PYTHON_LOADERS[report.output_format].format(path=report.output_dir)
         print(f"Load it in Python with: {loading}")

@@ -112,3 +112,24 @@ def test_reporter_line_shows_bytes_and_eta() -> None:
     reporter.close()
     assert stream.getvalue().endswith("\r")
     assert not progress.wanted(10**9, quiet=False, stream=stream)  # StringIO is not a terminal
+
+
+def test_graph_with_control_flow_says_execute_async(tmp_path: Path) -> None:
+    fixture = ROOT / "fixtures" / "models" / "tf_while_cond"
+    spec = json.loads((fixture / "fixture.json").read_text())
+    result = run_cli(str(fixture / spec["source"]), str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr
+    model = json.loads((tmp_path / "out" / "model.json").read_text())
+    ops = {n["op"] for n in model["modelTopology"]["node"]}
+    loops = sorted(ops & {"While", "StatelessWhile", "If", "StatelessIf"})
+    assert loops, "the fixture's graph keeps its control flow"
+    line = next(x for x in result.stdout.splitlines() if x.startswith("Run it with: "))
+    assert line.startswith("Run it with: await model.executeAsync(inputs) (it has ")
+    assert all(op in line for op in loops)
+
+
+def test_graph_without_control_flow_has_no_execute_async_line(tmp_path: Path) -> None:
+    fixture = ROOT / "fixtures" / "models" / "tf_module_dense"
+    spec = json.loads((fixture / "fixture.json").read_text())
+    result = run_cli(str(fixture / spec["source"]), str(tmp_path / "out"))
+    assert result.returncode == 0 and "executeAsync" not in result.stdout

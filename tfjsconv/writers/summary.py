@@ -7,6 +7,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
+# The ops for which TF.js 4.22's GraphModel.execute() throws and asks for executeAsync() (its graph
+# executor's control-flow, dynamic-shape and hash-table lists; If too, whose executor returns a promise).
+ASYNC_OPS = frozenset({
+    "Switch", "Merge", "Enter", "Exit", "NextIteration", "StatelessIf", "StatelessWhile", "If", "While",
+    "NonMaxSuppressionV2", "NonMaxSuppressionV3", "NonMaxSuppressionV5", "Where",
+    "HashTable", "HashTableV2", "LookupTableImport", "LookupTableImportV2", "LookupTableFind",
+    "LookupTableFindV2", "LookupTableSize", "LookupTableSizeV2",
+})
+
 
 @dataclass(frozen=True)
 class Summary:
@@ -14,6 +23,7 @@ class Summary:
     layers: Optional[int] = None  # layers model: layers of the top-level model
     weight_bytes: int = 0  # bytes in the weight shards
     shards: int = 0
+    async_ops: tuple[str, ...] = ()  # graph model: main-graph ops that need executeAsync(), sorted
 
 
 def _layer_count(topology: Any) -> Optional[int]:
@@ -38,6 +48,8 @@ def summarize(directory: Path) -> Summary:
     topology = model.get("modelTopology")
     if model.get("format") == "graph-model" and isinstance(topology, dict):
         functions = (topology.get("library") or {}).get("function") or []
-        nodes = len(topology.get("node") or []) + sum(len(f.get("nodeDef") or []) for f in functions)
-        return Summary(nodes=nodes, weight_bytes=size, shards=len(paths))
+        main = [n for n in topology.get("node") or [] if isinstance(n, dict)]
+        nodes = len(main) + sum(len(f.get("nodeDef") or []) for f in functions)
+        async_ops = tuple(sorted({str(n.get("op")) for n in main} & ASYNC_OPS))
+        return Summary(nodes=nodes, weight_bytes=size, shards=len(paths), async_ops=async_ops)
     return Summary(layers=_layer_count(topology), weight_bytes=size, shards=len(paths))
