@@ -13,7 +13,9 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
 import random
+import resource
 import struct
 import tempfile
 import warnings
@@ -499,9 +501,46 @@ def _cpu_limit(seconds: float) -> AbstractContextManager[None]:
     return cpu_time_limit(seconds, _SlowEdit)
 
 
-def h5_mutate(data: bytes, rng: Rng) -> bytes:
+def _h5_edit(path: str, rng: Rng) -> None:
     import h5py
 
+    with _cpu_limit(EDIT_SECONDS), h5py.File(path, "r+") as handle:
+        objects = _h5_objects(handle)
+        for _ in range(rng.choice((1, 1, 2, 3))):
+            kind = rng.randrange(10)
+            name, obj = rng.choice(objects)
+            if kind < 5:
+                _mutate_attr(obj, rng)
+            elif kind < 8:
+                datasets = [(n, o) for n, o in objects if isinstance(o, h5py.Dataset) and o.id.valid]
+                if datasets:
+                    _mutate_dataset(handle, *rng.choice(datasets), rng)
+            else:
+                _mutate_links(handle, objects, rng)
+            objects = _h5_objects(handle)
+
+
+def _h5_edit_in_child(path: str, seed: int) -> bool:
+    """The h5py edit in a forked child; True when it finished.  HDF5 writing into a damaged file can
+    crash or corrupt the heap of the process doing it (seen: SIGSEGV in H5Gunlink on a corrupt B-tree),
+    and a worker so damaged would crash later on an innocent case and blame the converter for it."""
+    pid = os.fork()
+    if pid == 0:  # the child: edit, then leave without running the parent's cleanup
+        code = 1
+        try:
+            limit = int(EDIT_SECONDS) + 3  # a backstop for a loop in C, where the CPU timer cannot act
+            resource.setrlimit(resource.RLIMIT_CPU, (limit, limit))
+            _h5_edit(path, random.Random(seed))
+            code = 0
+        except BaseException:  # noqa: BLE001  (any failure: the parent falls back to a byte edit)
+            pass
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+
+def h5_mutate(data: bytes, rng: Rng) -> bytes:
     from tfjsconv.errors import InputError
     from tfjsconv.readers.keras.h5_guard import check_global_heaps
 
@@ -512,23 +551,8 @@ def h5_mutate(data: bytes, rng: Rng) -> bytes:
             check_global_heaps(Path(tmp.name))  # damage that makes HDF5 itself loop: no h5py here
         except InputError:
             return bytes_mutate(data, rng)
-        try:
-            with _cpu_limit(EDIT_SECONDS), h5py.File(tmp.name, "r+") as handle:
-                objects = _h5_objects(handle)
-                for _ in range(rng.choice((1, 1, 2, 3))):
-                    kind = rng.randrange(10)
-                    name, obj = rng.choice(objects)
-                    if kind < 5:
-                        _mutate_attr(obj, rng)
-                    elif kind < 8:
-                        datasets = [(n, o) for n, o in objects if isinstance(o, h5py.Dataset) and o.id.valid]
-                        if datasets:
-                            _mutate_dataset(handle, *rng.choice(datasets), rng)
-                    else:
-                        _mutate_links(handle, objects, rng)
-                    objects = _h5_objects(handle)
-        except Exception:  # noqa: BLE001  (h5py could not edit this file in time: mutate its bytes)
-            return bytes_mutate(data, rng)
+        if not _h5_edit_in_child(tmp.name, rng.getrandbits(64)):
+            return bytes_mutate(data, rng)  # h5py could not edit this file (in time): mutate its bytes
         return Path(tmp.name).read_bytes()
 
 
