@@ -24,6 +24,7 @@ from typing import Any, Optional, Union
 import numpy as np
 
 from ..errors import InputError
+from ..ir.attrs import attr_text
 from ..ir.graph import Graph, LazyArray, Node
 from ..ir.types import DType, FuncAttr, Shape
 from .tf.attr_values import AttrPlaceholder
@@ -77,10 +78,6 @@ def _describe(value: Any) -> str:
     return "a tensor" if isinstance(value, (np.ndarray, LazyArray)) else type(value).__name__
 
 
-def _text(value: Any) -> str:
-    return value.decode("latin-1") if isinstance(value, bytes) else str(value)
-
-
 def _problem(value: Any, spec: list[Any], allowed_values: bool) -> Optional[str]:
     """What is wrong with ``value`` for an attr of OpDef type ``spec[0]``, or None."""
     if isinstance(value, AttrPlaceholder):
@@ -100,8 +97,8 @@ def _problem(value: Any, spec: list[Any], allowed_values: bool) -> Optional[str]
             if element == "type" and int(item) not in allowed:
                 names = ", ".join(DType(t).tf_name for t in allowed if t in DType._value2member_map_)
                 return f"is {item.tf_name}, not one of the types the op allows ({names})"
-            if element == "string" and _text(item) not in allowed:
-                return f"is {_text(item)!r}, not one of {', '.join(allowed)}"
+            if element == "string" and attr_text(item) not in allowed:
+                return f"is {attr_text(item)!r}, not one of {', '.join(allowed)}"
     return None
 
 
