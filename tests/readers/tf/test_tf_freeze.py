@@ -29,6 +29,21 @@ def test_parse_slice_spec() -> None:
     assert cuts == (slice(2, 4), slice(0, 2))
     _, whole = parse_slice_spec("6 4 0,2:-")  # type: ignore[misc]
     assert whole == (slice(0, 2), slice(0, 4))
+    _, to_end = parse_slice_spec("6 4 2,-1:-")  # type: ignore[misc]
+    assert to_end == (slice(2, 6), slice(0, 4))
+
+
+@pytest.mark.parametrize("spec", [
+    "4 2 2\x00,2:0,2",  # a NUL byte in an extent (found by fuzzing)
+    "4 2 2,2",           # one extent for a rank-2 tensor
+    "4 2 2,3:0,2",       # runs past the end: numpy would clip it to 2 rows
+    "4 2 5,0:-",         # starts past the end
+    "4 x 0,2:-",         # a full shape that is not a number
+    "4 2 0,-2:-",        # a negative length other than -1
+])
+def test_parse_slice_spec_refuses_what_tensorflow_refuses(spec: str) -> None:
+    with pytest.raises(ValueError):
+        parse_slice_spec(spec)
 
 
 def test_object_graph_walk_matches_local_names_not_ids() -> None:

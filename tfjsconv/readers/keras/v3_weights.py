@@ -282,7 +282,8 @@ def _config_index(model_config: Optional[JsonDict]) -> tuple[dict[str, JsonDict]
                 and siblings[0].get("class_name") == "InputLayer"):
             siblings = siblings[1:]  # Sequential.layers does not list its InputLayer
         for key, layer in zip(_sibling_keys(siblings), siblings):
-            name = layer.get("name") or layer.get("config", {}).get("name")
+            inner = layer.get("config")
+            name = layer.get("name") or (inner.get("name") if isinstance(inner, dict) else None)
             if isinstance(name, str):
                 configs.setdefault(name, layer)
                 keys[f"{group_path}/layers/{key}"] = name

@@ -16,6 +16,7 @@ inference graph for TF.js cannot rely on ``is_training``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Optional
@@ -164,20 +165,39 @@ def _assigned_variables(tensor: str, consumers: dict[str, list[Any]], by_name: d
 
 # ----- checkpoint values ---------------------------------------------------------------------------
 
+_DECIMAL = re.compile(r"[0-9]+")
+_EXTENT = re.compile(r"([0-9]+),(-?[0-9]+)")
+
+
 def parse_slice_spec(spec: str) -> Optional[tuple[tuple[int, ...], tuple[slice, ...]]]:
-    """``"4 2 0,2:0,2"`` -> ((4, 2), (slice(0, 2), slice(0, 2))); ``""`` -> None."""
+    """``"4 2 0,2:0,2"`` -> ((4, 2), (slice(0, 2), slice(0, 2))); ``""`` -> None.
+
+    Raises ValueError for a spec TensorFlow's ``TensorSlice`` parser would reject, or one whose
+    slice does not lie inside the full shape: numpy would silently clip such a slice.
+    """
     spec = spec.strip()
     if not spec:
         return None
     parts = spec.split(" ")
+    if not all(_DECIMAL.fullmatch(p) for p in parts[:-1]):
+        raise ValueError(f"bad full shape in slice spec {spec!r}")
     full = tuple(int(p) for p in parts[:-1])
+    texts = parts[-1].split(":")
+    if len(texts) != len(full):
+        raise ValueError(f"slice spec {spec!r} has {len(texts)} extents for a rank-{len(full)} tensor")
     cuts = []
-    for dim, text in zip(full, parts[-1].split(":")):
+    for dim, text in zip(full, texts):
         if text == "-":
             cuts.append(slice(0, dim))
-        else:
-            start, length = (int(x) for x in text.split(","))
-            cuts.append(slice(start, start + length if length >= 0 else dim))
+            continue
+        match = _EXTENT.fullmatch(text)
+        if match is None:
+            raise ValueError(f"bad extent {text!r} in slice spec {spec!r}")
+        start, length = int(match[1]), int(match[2])
+        stop = dim if length == -1 else start + length
+        if length < -1 or not 0 <= start <= stop <= dim:
+            raise ValueError(f"extent {text!r} of slice spec {spec!r} leaves a dimension of {dim}")
+        cuts.append(slice(start, stop))
     return full, tuple(cuts)
 
 
@@ -185,7 +205,10 @@ def checkpoint_value(bundle: TensorBundle, key: str, spec: str, node: str) -> Ar
     if key not in bundle:
         raise InputError(f"checkpoint has no tensor {key!r} for variable {node}", bundle.index_path)
     full = bundle.tensor(key)
-    parsed = parse_slice_spec(spec)
+    try:
+        parsed = parse_slice_spec(spec)
+    except ValueError as exc:
+        raise InputError(f"variable {node}: {exc}", bundle.index_path) from None
     if parsed is None:
         return full
     shape, cuts = parsed
