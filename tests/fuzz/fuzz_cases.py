@@ -133,7 +133,11 @@ def _zip_seeds() -> list[Case]:
 def _saved_model_seeds() -> list[Case]:
     names = ["tf_module_dense", "tf_while_cond", "tf_tf1_savedmodel", "tf_hash_table", "tf_two_signatures",
              "tf_tf1_control_flow", "tf_hub_module"]
+    names += ["tf_tfkeras_savedmodel"]  # keras_metadata.pb: the keras_saved_model route as well
     cases = [Case(_read_tree(MODELS / n / "saved_model", "saved_model"), "saved_model", n) for n in names]
+    # A TF1 Hub module directory (tfhub_module.pb, MetaGraphs per tag set): the tf_hub route.
+    cases.append(Case(_read_tree(MODELS / "tf_tf1_hub_module" / "module", "module"), "module",
+                      "tf_tf1_hub_module"))
     frozen = MODELS / "tf_frozen"
     import json
 

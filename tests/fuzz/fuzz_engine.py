@@ -83,6 +83,11 @@ def _target(reader: str, case: Case) -> tuple[Callable[..., None], dict[str, Any
     options: dict[str, Any] = {}
     if reader == "onnx":
         options["input_format"] = "onnx"
+    elif reader == "saved_model":
+        # A tf-keras SavedModel has a second route: keras_metadata.pb's layer configs -> layers model.
+        metadata = case.files.get(f"{case.entry}/keras_metadata.pb")
+        if metadata is not None and hashlib.sha1(metadata).digest()[0] % 2:
+            options["input_format"] = "keras_saved_model"
     elif reader == "graph_model":
         options["input_format"] = "tfjs_graph_model"
         digest = hashlib.sha1(case.files.get(case.entry, b"")).digest()[0]

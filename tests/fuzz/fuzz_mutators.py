@@ -628,17 +628,37 @@ def _mutate_zip_case(case: Case, rng: Rng) -> None:
     case.files["model.keras"] = mutate(case.files["model.keras"], rng)
 
 
+def _keras_metadata_mutate(data: bytes, rng: Rng) -> bytes:
+    """keras_metadata.pb: a SavedMetadata whose nodes carry layer configs as JSON strings. Mostly
+    edit one node's JSON (what the keras_saved_model reader interprets), else the proto's fields."""
+    from tfjsconv._proto.saved_metadata_pb2 import SavedMetadata
+
+    message = SavedMetadata()
+    try:
+        message.ParseFromString(data)
+    except Exception:  # noqa: BLE001 - protobuf's DecodeError and friends: fall back to bytes
+        return bytes_mutate(data, rng)
+    if message.nodes and rng.random() < 0.7:
+        node = rng.choice(list(message.nodes))
+        node.metadata = json_bytes_mutate(node.metadata.encode(), rng).decode("utf-8", "replace")
+        return message.SerializeToString()
+    return proto_bytes_mutate(data, SavedMetadata, rng)
+
+
 def _mutate_saved_model_case(case: Case, rng: Rng) -> None:
     from tfjsconv._proto import graph_pb2, saved_model_pb2
 
     roll = rng.random()
-    if roll < 0.8:
+    metadata = f"{case.entry}/keras_metadata.pb"
+    if metadata in case.files and roll < 0.3:
+        case.files[metadata] = _keras_metadata_mutate(case.files[metadata], rng)
+    elif roll < 0.8:
         name = _pick(case, rng, ("saved_model.pb", "model.pb"))
         kind = graph_pb2.GraphDef if name.endswith("model.pb") and not name.endswith("saved_model.pb") \
             else saved_model_pb2.SavedModel
         case.files[name] = proto_bytes_mutate(case.files[name], kind, rng)
     elif roll < 0.9 and any("variables/" in n for n in case.files):
-        _mutate_checkpoint_case(case, rng, prefix="saved_model/variables/variables")
+        _mutate_checkpoint_case(case, rng, prefix=f"{case.entry}/variables/variables")
     else:
         name = rng.choice(list(case.files))
         case.files[name] = bytes_mutate(case.files[name], rng)

@@ -102,6 +102,23 @@ def _builtin(op: str) -> Optional[list[OutArg]]:
     return [_arg(s) for s in spec.split()]
 
 
+# Input args of the same ops, same notation (``op_inputs.json``): the inputs a node must have.
+_INPUTS_FILE = Path(__file__).with_name("op_inputs.json")
+
+
+@functools.lru_cache(maxsize=1)
+def _builtin_inputs() -> dict[str, str]:
+    table: dict[str, str] = json.loads(_INPUTS_FILE.read_text(encoding="utf-8"))
+    return table
+
+
+def input_args(op: str) -> Optional[list[OutArg]]:
+    """The input args TensorFlow's OpDef of ``op`` declares; None for an op it does not register
+    (function calls, TF.js-only ops)."""
+    spec = _builtin_inputs().get(op)
+    return None if spec is None else [_arg(s) for s in spec.split()]
+
+
 _MAX_OUTPUTS = 1 << 16  # outputs one node may have (Split/Unpack counts); beyond is a hostile attr
 
 
