@@ -86,6 +86,26 @@ def test_corrupt_keras_metadata_is_an_input_error(tmp_path: Path) -> None:
         open_keras_saved_model(copy)
 
 
+@pytest.mark.parametrize("node_id", [-1, 10 ** 6])
+def test_weight_pointing_outside_the_object_graph_is_refused(tmp_path: Path, node_id: int) -> None:
+    # Found by fuzzing (IndexError); -1 would have read the last object of the graph instead.
+    from tfjsconv._proto import saved_model_pb2
+
+    copy = tmp_path / "broken"
+    shutil.copytree(SAVED, copy)
+    model = saved_model_pb2.SavedModel()
+    model.ParseFromString((copy / "saved_model.pb").read_bytes())
+    objects = model.meta_graphs[0].object_graph_def.nodes
+    layer = next(c.node_id for c in objects[0].children if c.local_name == "layer_with_weights-0")
+    listing = next(c.node_id for c in objects[layer].children if c.local_name == "variables")
+    objects[listing].children[0].node_id = node_id
+    (copy / "saved_model.pb").write_bytes(model.SerializeToString())
+    with pytest.raises(InputError) as caught:
+        open_keras_saved_model(copy)
+    expected = f"refers to object {node_id}, outside the object graph of {len(objects)} objects"
+    assert expected in str(caught.value)
+
+
 def test_route_writes_weights_byte_for_byte(tmp_path: Path) -> None:
     out = tmp_path / "web"
     tfjsconv.convert(str(SAVED), str(out), input_format="keras_saved_model")

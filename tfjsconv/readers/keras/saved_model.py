@@ -191,8 +191,17 @@ def open_keras_saved_model(directory: Path) -> KerasSavedModel:
                            layers=layers)
 
 
+def _object(objects: Any, node_id: int, path: Path, what: str) -> Any:
+    """``objects[node_id]``, refusing an id outside the object graph (a negative one would index
+    from the end)."""
+    if not 0 <= node_id < len(objects):
+        raise InputError(f"{what} refers to object {node_id}, outside the object graph of {len(objects)} "
+                         "objects", path)
+    return objects[node_id]
+
+
 def _checkpoint_key(checkpoint: Any, node_id: int, path: Path) -> str:
-    if node_id >= len(checkpoint.nodes):
+    if not 0 <= node_id < len(checkpoint.nodes):
         raise InputError(f"variable node {node_id} missing from the checkpoint object graph", path)
     for attribute in checkpoint.nodes[node_id].attributes:
         if attribute.name == "VARIABLE_VALUE":
@@ -202,7 +211,7 @@ def _checkpoint_key(checkpoint: Any, node_id: int, path: Path) -> str:
 
 def _layers(objects: Any, checkpoint: Any, by_id: dict[int, MetadataNode], bundle: TensorBundle,
             path: Path) -> list[SavedLayer]:
-    root_children = _children(objects[0])
+    root_children = _children(_object(objects, 0, path, "the model"))
     layers = []
     # `layer-<i>` follows model.layers order, the order of the config and of the weights manifest.
     for layer_id in _indexed(root_children, "layer-"):
@@ -212,7 +221,7 @@ def _layers(objects: Any, checkpoint: Any, by_id: dict[int, MetadataNode], bundl
         name = _json(node, path).get("name")
         if not isinstance(name, str):
             raise InputError(f"layer {node.node_path} has no name in its metadata", path)
-        children = _children(objects[layer_id])
+        children = _children(_object(objects, layer_id, path, f"layer {name}"))
         # Keras serializes layer.variables (= layer.weights: trainable then non-trainable, in creation
         # order) as a list-like object whose children "0", "1", ... give Keras's own weight order.
         groups = ("variables",) if "variables" in children else ("trainable_variables",
@@ -220,12 +229,13 @@ def _layers(objects: Any, checkpoint: Any, by_id: dict[int, MetadataNode], bundl
         variable_ids: list[int] = []
         for group in groups:
             if group in children:
-                variable_ids.extend(_indexed(_children(objects[children[group]]), ""))
+                listing = _object(objects, children[group], path, f"{group} of layer {name}")
+                variable_ids.extend(_indexed(_children(listing), ""))
         if not any(group in children for group in groups):
             variable_ids = _tracked_variables(objects, layer_id)
         weights = []
         for variable_id in variable_ids:
-            saved = objects[variable_id]
+            saved = _object(objects, variable_id, path, f"a weight of layer {name}")
             if saved.WhichOneof("kind") != "variable":
                 raise InputError(f"weight {variable_id} of layer {name} is not a variable", path)
             key = _checkpoint_key(checkpoint, variable_id, path)
@@ -245,7 +255,7 @@ def _tracked_variables(objects: Any, layer_id: int) -> list[int]:
     while stack:
         node_id = stack.pop(0)
         for child in objects[node_id].children:
-            if child.node_id in seen or child.node_id >= len(objects):
+            if child.node_id in seen or not 0 <= child.node_id < len(objects):
                 continue
             seen.add(child.node_id)
             kind = objects[child.node_id].WhichOneof("kind")
