@@ -22,6 +22,7 @@ from ...ir.graph import ArrayLike, Graph, Value
 from ...ir.types import DType
 from ...ir.weight import Weight
 from ...readers.keras.config import _LAMBDA_REASON, MODEL_CLASSES, translate_class_names
+from ...readers.keras.layer_args import check_window_args
 from ..builder import Builder
 from . import layers as _builtin_layers  # noqa: F401  (registers the built-in lowerings)
 from .activations import check_activation
@@ -494,6 +495,7 @@ def lower_keras_model(source: KerasModelSource, options: Optional[LoweringOption
     config = translate_class_names(copy.deepcopy(config))
     walk = _Walk(source, options or LoweringOptions())
     try:
+        check_window_args(config)
         walk.index(config)
         walk.check_names()
         walk.check(config)
@@ -502,7 +504,7 @@ def lower_keras_model(source: KerasModelSource, options: Optional[LoweringOption
         walk.index_weights()
         inputs = _model_inputs(walk, config)
         outputs, _ = walk.run_model(config, inputs, [None] * len(inputs), top=True)
-    except (AttributeError, TypeError, ValueError, KeyError, IndexError) as exc:
+    except (AttributeError, TypeError, ValueError, KeyError, IndexError, ArithmeticError) as exc:
         raise InputError(f"model_config is not a well-formed Keras model config ({type(exc).__name__}: "
                          f"{exc})", source.path) from exc
     if walk.refusals:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ...errors import InputError, UnsupportedError, UnsupportedLayersError
+from .layer_args import check_window_args
 from .layer_fixes import Findings, JsonDict, fix_layer, tfjs_catalog
 from .masks import check_masks
 from .rewrites import (
@@ -413,6 +414,7 @@ def translate_model_config(model_config: JsonDict, path: Optional[Path] = None,
         raise InputError("model_config is not a Keras {class_name, config} object", path)
     try:
         _check_structure(model_config, "the model")
+        check_window_args(model_config)
         raw = translate_class_names(copy.deepcopy(model_config))
         reshape_warnings: list[str] = []
         shapes = _input_shapes(raw)
@@ -427,7 +429,7 @@ def translate_model_config(model_config: JsonDict, path: Optional[Path] = None,
         frozen_models = frozenset(models)
         _walk_layer(config, found, frozen_models)
         check_masks(config, found)
-    except (AttributeError, TypeError, ValueError, KeyError, IndexError) as exc:
+    except (AttributeError, TypeError, ValueError, KeyError, IndexError, ArithmeticError) as exc:
         # The walk trusts the Keras layout (dicts where Keras writes dicts); a config that breaks
         # that trust is damaged or hand-made, not something to convert by guessing.
         raise InputError(f"model_config is not a well-formed Keras model config ({type(exc).__name__}: "

@@ -338,7 +338,7 @@ def _infer(model_config: JsonDict, start: Optional[Shape] = None) -> tuple[dict[
                 else:
                     rule = RULES.get(cls)
                     result = rule(layer_config, shapes) if rule is not None else None
-            except (KeyError, TypeError, ValueError, IndexError):
+            except (KeyError, TypeError, ValueError, IndexError, ArithmeticError):  # a zero stride...
                 result = None
         previous = result
         if result is not None:

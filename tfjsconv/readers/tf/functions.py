@@ -106,6 +106,9 @@ class FunctionLibrary:
                 outputs = call_outputs.get(node)
                 if outputs is None:
                     raise InputError(f"call node {node} is used before it is defined")
+                if not 0 <= index < len(outputs):
+                    raise InputError(f"{name} reads output {index} of call node {node}, which has "
+                                     f"{len(outputs)} output(s)")
                 return outputs[index]
             return name
 
