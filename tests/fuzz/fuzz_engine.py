@@ -94,13 +94,17 @@ def _target(reader: str, case: Case) -> tuple[Callable[..., None], dict[str, Any
         options["output_format"] = "tf_saved_model" if digest % 2 else "tf_frozen_model"
     elif reader == "layers":
         options["input_format"] = "tfjs_layers_model"
-        # The three routes out of a layers model: re-sharding it, writing a Keras .h5, lowering it.
+        # The routes out of a layers model: re-sharding it, lowering it, writing a Keras .h5, a .keras
+        # archive or a tf-keras SavedModel.
         digest = hashlib.sha1(case.files.get(case.entry, b"")).digest()[0]
-        options["output_format"] = ("keras", "tfjs_layers_model", "tfjs_graph_model")[digest % 3]
+        options["output_format"] = ("keras", "tfjs_layers_model", "tfjs_graph_model", "keras_keras",
+                                    "keras_saved_model")[digest % 5]
     elif reader in ("h5", "zip"):
         # Keras files have two routes: the layers model and the lowering to a graph model.
         digest = hashlib.sha1(case.files.get(case.entry, b"")).digest()[0]
         options["output_format"] = "tfjs_graph_model" if digest % 2 else "tfjs_layers_model"
+    if case.extras.get("output_format"):  # a corpus case pinned to the route it was found on
+        options["output_format"] = case.extras["output_format"]
     if case.extras.get("output_node_names"):
         options["output_node_names"] = case.extras["output_node_names"]
     return _convert, options

@@ -145,6 +145,28 @@ def test_weights_only_model_is_refused_with_one_line(tmp_path: Path) -> None:
     assert not (tmp_path / "model.keras").exists()
 
 
+@pytest.mark.parametrize("output_format, target", [("keras", "model.h5"), ("keras_keras", "model.keras"),
+                                                    ("keras_saved_model", "saved")])
+@pytest.mark.parametrize("damage", ["config_as_int", "zero_pool"])
+def test_malformed_model_config_is_refused_on_every_keras_route(tmp_path: Path, output_format: str,
+                                                                 target: str, damage: str) -> None:
+    # Found by fuzzing the keras_keras and keras_saved_model routes: each raised from the writers'
+    # config interpretation (TypeError, AttributeError, ZeroDivisionError) instead of refusing.
+    model_dir = to_tfjs(CASES["keras2_conv_pool"], tmp_path / "tfjs")
+    document = json.loads((model_dir / "model.json").read_text())
+    layers = document["modelTopology"]["model_config"]["config"]["layers"]
+    if damage == "config_as_int":
+        next(layer for layer in layers if layer["class_name"] == "Conv2D")["config"] = 7
+    else:
+        next(layer for layer in layers if "Pooling" in layer["class_name"])["config"]["pool_size"] = [0, 2]
+    (model_dir / "model.json").write_text(json.dumps(document))
+    with pytest.raises(InputError) as caught:
+        tfjsconv.convert(model_dir, tmp_path / target, output_format=output_format)
+    text = str(caught.value)
+    assert "model_config" in text and str(model_dir / "model.json") in text and "\n" not in text
+    assert not (tmp_path / target).exists()
+
+
 # ----- keras_saved_model ----------------------------------------------------------------------------------
 
 SAVED_MODEL_ROUND_TRIP = ("keras2_dense_dropout_bn", "keras3_multi_io", "keras2_nested_sequential",

@@ -8,11 +8,14 @@ and metadata verbatim and only rewrites the weights.  Quantized inputs are dequa
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Optional
 
 from ..errors import InputError, UnsupportedError
 from ..ir.graph import Graph
+from ..readers.keras.layer_args import check_window_args
 from ..readers.keras.weight_check import check_weight_shapes
 from ..readers.tfjs.layers_model import TfjsLayersModel, read_tfjs_layers_model
 from ..version import CONVERTED_BY
@@ -91,6 +94,33 @@ def _training_config(model: TfjsLayersModel) -> Any:
     return config if isinstance(config, dict) else None
 
 
+# What interpreting untrusted JSON of the wrong shape raises (a list where a dict goes, a string
+# where an int goes, a missing key, a zero stride).
+_MALFORMED = (AttributeError, TypeError, KeyError, ValueError, IndexError, ArithmeticError)
+
+
+@contextmanager
+def _interpreting_config(model_json: Path) -> Iterator[None]:
+    """The Keras writers read model_config as Keras wrote it; a config that breaks that layout is
+    refused as bad input, not reported as an internal error."""
+    try:
+        yield
+    except _MALFORMED as exc:
+        raise InputError("modelTopology.model_config does not have the structure of a Keras model config "
+                         f"({type(exc).__name__}: {' '.join(str(exc).split())[:160]})",
+                         model_json) from None
+
+
+def _keras_model_config(model: TfjsLayersModel, what: str) -> dict[str, Any]:
+    config = (model.topology or {}).get("model_config")
+    if not isinstance(config, dict):
+        raise InputError("model.json has no modelTopology.model_config (a weights-only model); "
+                         f"{what} needs the architecture", model.model_json)
+    with _interpreting_config(model.model_json):
+        check_window_args(config)
+    return config
+
+
 def _warn_tfjs_only_flags(ctx: RouteContext) -> None:
     options = ctx.options
     ignored = [flag for flag, used in (("--quantize_*", bool(options.quantization_map())),
@@ -105,21 +135,14 @@ def layers_model_to_keras_h5(ctx: RouteContext) -> None:
     """Writes ``model.h5`` into the output (see ``atomic_output_file`` for placing it as a file)."""
     _warn_tfjs_only_flags(ctx)
     model = read_tfjs_layers_model(ctx.input_path)
+    config = _keras_model_config(model, "a Keras model file")
     topology = model.topology
-    config = (topology or {}).get("model_config")
-    if not isinstance(config, dict):
-        raise InputError("model.json has no modelTopology.model_config (a weights-only model); "
-                         "a Keras model file needs the architecture", model.model_json)
-    try:
-        layers = layers_with_weights(config, model.weights(), model.model_json)
-    except (AttributeError, TypeError, KeyError, ValueError) as exc:  # untrusted JSON of the wrong shape
-        raise InputError("modelTopology.model_config does not have the structure of a Keras model config "
-                         f"({type(exc).__name__}: {' '.join(str(exc).split())[:160]})",
-                         model.model_json) from None
     assert topology is not None
-    write_keras_h5(ctx.output_dir / KERAS_H5_FILE, keras_version=_keras_version(topology),
-                   backend="tensorflow",  # TF.js weights are in TensorFlow's kernel layouts
-                   model_config=config, training_config=_training_config(model), layers=layers)
+    with _interpreting_config(model.model_json):
+        layers = layers_with_weights(config, model.weights(), model.model_json)
+        write_keras_h5(ctx.output_dir / KERAS_H5_FILE, keras_version=_keras_version(topology),
+                       backend="tensorflow",  # TF.js weights are in TensorFlow's kernel layouts
+                       model_config=config, training_config=_training_config(model), layers=layers)
 
 
 @register_route("tfjs_layers_model", "keras_keras")
@@ -129,11 +152,9 @@ def layers_model_to_keras_archive(ctx: RouteContext) -> None:
 
     _warn_tfjs_only_flags(ctx)
     model = read_tfjs_layers_model(ctx.input_path)
-    config = (model.topology or {}).get("model_config")
-    if not isinstance(config, dict):
-        raise InputError("model.json has no modelTopology.model_config (a weights-only model); "
-                         "a Keras model file needs the architecture", model.model_json)
-    write_keras_archive(ctx.output_dir / KERAS_FILE, config, model.weights(), model.model_json)
+    config = _keras_model_config(model, "a Keras model file")
+    with _interpreting_config(model.model_json):
+        write_keras_archive(ctx.output_dir / KERAS_FILE, config, model.weights(), model.model_json)
 
 
 @register_route("tfjs_layers_model", "keras_saved_model")
@@ -150,12 +171,10 @@ def layers_model_to_keras_saved_model(ctx: RouteContext) -> None:
     _warn_tfjs_only_flags(ctx)
     model = read_tfjs_layers_model(ctx.input_path)
     topology = model.topology or {}
-    config = topology.get("model_config")
-    if not isinstance(config, dict):
-        raise InputError("model.json has no modelTopology.model_config (a weights-only model); "
-                         "a Keras model needs the architecture", model.model_json)
+    config = _keras_model_config(model, "a Keras model")
     weights = model.weights()  # one set of objects: the lowering's weight Consts hold these very arrays
-    objects = keras_objects(config, weights, model.model_json, _keras_version(topology))
+    with _interpreting_config(model.model_json):
+        objects = keras_objects(config, weights, model.model_json, _keras_version(topology))
     try:
         graph: Optional[Graph] = lower_keras_model(KerasModelSource(config, [("", weights)], False,
                                                                     model.model_json))
