@@ -35,6 +35,23 @@ def test_saved_model_gather_missing_its_indices_is_refused_before_freezing(tmp_p
     assert not (tmp_path / "out").exists()
 
 
+def test_saved_model_gather_with_a_float_index_type_is_refused_before_freezing(tmp_path: Path) -> None:
+    # Found by fuzzing: the variable freezer read Tindices as a DType (AttributeError on a float).
+    directory = tmp_path / "saved_model"
+    shutil.copytree(MODELS / "tf_hash_table" / "saved_model", directory)
+    model = saved_model_pb2.SavedModel()
+    model.ParseFromString((directory / "saved_model.pb").read_bytes())
+    for node in (n for mg in model.meta_graphs for f in mg.graph_def.library.function for n in f.node_def
+                 if n.op == "ResourceGather"):
+        node.attr["Tindices"].Clear()
+        node.attr["Tindices"].f = 2.5
+    (directory / "saved_model.pb").write_bytes(model.SerializeToString())
+    with pytest.raises(InputError) as caught:
+        tfjsconv.convert(str(directory), str(tmp_path / "out"))
+    assert "(ResourceGather): attr Tindices is a float; TensorFlow's op takes type" in str(caught.value)
+    assert not (tmp_path / "out").exists()
+
+
 def _frozen_concat(tmp_path: Path, n: int) -> Path:
     graph_def = graph_pb2.GraphDef()
     graph_def.ParseFromString((MODELS / "tf_frozen" / "model.pb").read_bytes())

@@ -57,12 +57,10 @@ def _opdef_inputs(node: Node) -> int:
     return count
 
 
-def check_node_inputs(graph: Graph, source: Optional[Union[str, Path]] = None,
-                      tensorflow: bool = True) -> None:
+def _check_node_inputs(graph: Graph, source: Optional[Union[str, Path]] = None,
+                       tensorflow: bool = True) -> None:
     """Raises InputError for a node with fewer inputs than its op takes: TF.js's op table for every
-    graph, and, with ``tensorflow``, the OpDef's count. TensorFlow readers call it as soon as the
-    graph is built, before the rewrites that read inputs by position (variable freezing, batch-norm
-    expansion, table linking)."""
+    graph, and, with ``tensorflow``, the OpDef's count."""
     for body in graph.all_graphs():
         for node in body.nodes:
             needed = _required_inputs(node.op)
@@ -77,8 +75,10 @@ def check_node_inputs(graph: Graph, source: Optional[Union[str, Path]] = None,
 def check_graph(graph: Graph, source: Optional[Union[str, Path]] = None, allowed_values: bool = True) -> None:
     """Raises InputError when a body of ``graph`` (main or library) breaks the rules above;
     ``allowed_values=False`` (TF.js graphs) checks attr kinds but not TensorFlow's allowed values,
-    and inputs against TF.js's op table only."""
-    check_node_inputs(graph, source, tensorflow=allowed_values)
+    and inputs against TF.js's op table only. TensorFlow readers call it as soon as the graph is
+    built, before the rewrites that read inputs by position and attrs as typed (variable freezing,
+    batch-norm expansion, table linking), and again on the finished graph."""
+    _check_node_inputs(graph, source, tensorflow=allowed_values)
     for body in graph.all_graphs():
         for node in body.nodes:
             if node.op == "Placeholder" and not isinstance(node.attrs.get("dtype"), DType):

@@ -15,7 +15,7 @@ from ..._proto import graph_pb2
 from ...errors import InputError, OptionsError
 from ...ir.graph import Graph
 from ...limits import check_graph_nodes
-from ..graph_checks import check_graph, check_node_inputs
+from ..graph_checks import check_graph
 from .attr_values import split_tensor_name
 from .freeze import expand_training_batch_norms
 from .functions import FunctionLibrary, keep_tensor_list_writes
@@ -73,7 +73,7 @@ def load_frozen_graph(path: Path, output_node_names: Sequence[str]) -> Graph:
         node_name, index = split_tensor_name(aliases.get(name, name))
         graph.outputs.append((name, graph.node(node_name).output(index)))
     add_library_functions(graph, library, opdefs, path)
-    check_node_inputs(graph, path)
+    check_graph(graph, path)  # before the rewrites below, which read inputs and attrs unasked
     expand_training_batch_norms(graph)
     keep_tensor_list_writes(graph)
     finish_graph(graph)

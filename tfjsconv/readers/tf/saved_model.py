@@ -20,7 +20,7 @@ from ...errors import InputError
 from ...ir.graph import Graph, Node, Value
 from ...ir.types import FuncAttr
 from ...limits import check_graph_nodes
-from ..graph_checks import check_graph, check_node_inputs
+from ..graph_checks import check_graph
 from .attr_values import dtype_of, shape_from_proto, split_tensor_name
 from .bundle import TensorBundle
 from .freeze import expand_training_batch_norms, freeze_variables, tf1_variable_keys, tf2_variable_keys
@@ -301,7 +301,7 @@ def load_saved_model(directory: Path, tags: set[str], signature_name: str) -> Lo
     _set_inputs(graph, signature, directory)
     _set_outputs(graph, signature, directory)
     loader.add_functions(graph)
-    check_node_inputs(graph, directory)
+    check_graph(graph, directory)  # before the rewrites below, which read inputs and attrs unasked
     bundle = open_checkpoint(directory)
     freeze_variables(graph, loader.bindings(bundle), bundle, directory)
     if bundle is not None:
